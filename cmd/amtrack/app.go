@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+
+	"github.com/amtrack/amtrack/store"
+)
+
+// app is the opened database with its read model: the one place where the
+// concrete types meet.
+type app struct {
+	db *store.DB
+}
+
+func openApp(ctx context.Context, path string) (*app, error) {
+	db, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &app{db: db}, nil
+}
+
+// Close closes the database.
+func (a *app) Close() error { return a.db.Close() }
+
+// append appends a batch (and folds it, in the same transaction).
+func (a *app) append(ctx context.Context, batch []store.Pending) ([]store.Outcome, error) {
+	return a.db.Append(ctx, batch, a.apply)
+}
+
+// apply folds appended records into the read model inside the append
+// transaction.
+func (a *app) apply(ctx context.Context, tx *store.Tx, appended []store.Record) error {
+	return nil
+}

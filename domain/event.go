@@ -1,0 +1,414 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// MaxEventSize is the largest event accepted: one HTTP body or one line of a file.
+const MaxEventSize = 1 << 20
+
+// The access_method.* event types that fold into access-method state.
+const (
+	TypeCreated              = "access_method.created"
+	TypeIssued               = "access_method.issued"
+	TypeCardEncodingRequired = "access_method.card_encoding_required"
+	TypeReissued             = "access_method.reissued"
+	TypeRevoked              = "access_method.revoked"
+	TypeDeleted              = "access_method.deleted"
+	TypeDelayInIssuing       = "access_method.delay_in_issuing"
+	TypeFailedToIssue        = "access_method.failed_to_issue"
+)
+
+// The access_grant.* event types of Seam's schema.
+const (
+	TypeGrantCreated                = "access_grant.created"
+	TypeGrantDeleted                = "access_grant.deleted"
+	TypeGrantAccessGrantedToAll     = "access_grant.access_granted_to_all_doors"
+	TypeGrantAccessGrantedToDoor    = "access_grant.access_granted_to_door"
+	TypeGrantAccessToDoorLost       = "access_grant.access_to_door_lost"
+	TypeGrantAccessTimesChanged     = "access_grant.access_times_changed"
+	TypeGrantCouldNotCreateAccessMs = "access_grant.could_not_create_requested_access_methods"
+)
+
+// MethodEventTypes lists the 8 access_method.* types the fold knows.
+var MethodEventTypes = []string{
+	TypeCreated, TypeIssued, TypeCardEncodingRequired, TypeReissued,
+	TypeRevoked, TypeDeleted, TypeDelayInIssuing, TypeFailedToIssue,
+}
+
+// Event is a well-formed Seam event: the fields amtrack reads, typed, and the
+// raw bytes exactly as received (which keep every unknown field).
+type Event struct {
+	ID          ID
+	Type        string
+	WorkspaceID ID
+	CreatedAt   int64 // Unix nanoseconds, UTC
+	OccurredAt  int64 // Unix nanoseconds, UTC
+
+	// access_method.* events.
+	AccessMethodID  ID
+	AccessGrantIDs  []ID
+	AccessGrantKeys []string
+	Code            *string // issued and reissued only
+	IsBackupCode    *bool   // issued and reissued only
+
+	// access_grant.* events.
+	AccessGrantID  ID
+	AccessGrantKey *string // access_times_changed
+	StartsAt       *string // access_times_changed
+	EndsAt         *string // access_times_changed
+
+	Raw []byte
+}
+
+// IsMethodEvent reports whether e is an access_method.* event.
+func (e *Event) IsMethodEvent() bool { return strings.HasPrefix(e.Type, "access_method.") }
+
+// IsGrantEvent reports whether e is an access_grant.* event.
+func (e *Event) IsGrantEvent() bool { return strings.HasPrefix(e.Type, "access_grant.") }
+
+// Key returns e's position in fold order.
+func (e *Event) Key() Key { return Key{OccurredAt: e.OccurredAt, CreatedAt: e.CreatedAt, EventID: e.ID} }
+
+// GrantIDs returns the grants e belongs to in grant history: the
+// access_grant_ids of a method event, the access_grant_id of a grant event.
+func (e *Event) GrantIDs() []ID {
+	switch {
+	case e.IsMethodEvent():
+		return e.AccessGrantIDs
+	case e.IsGrantEvent():
+		return []ID{e.AccessGrantID}
+	}
+	return nil
+}
+
+// Key orders events: by occurred_at, then created_at, then event_id (whose
+// byte order equals the order of the lowercase ids).
+type Key struct {
+	OccurredAt int64
+	CreatedAt  int64
+	EventID    ID
+}
+
+// Compare returns -1, 0 or +1 as k sorts before, with or after o.
+func (k Key) Compare(o Key) int {
+	switch {
+	case k.OccurredAt != o.OccurredAt:
+		return cmpInt(k.OccurredAt, o.OccurredAt)
+	case k.CreatedAt != o.CreatedAt:
+		return cmpInt(k.CreatedAt, o.CreatedAt)
+	}
+	return bytes.Compare(k.EventID[:], o.EventID[:])
+}
+
+func cmpInt(a, b int64) int {
+	if a < b {
+		return -1
+	}
+	return 1
+}
+
+// ParseEvent parses one Seam event strictly (SPEC §1). It accepts every
+// payload Seam's schemas allow, plus the real-world deviations: missing
+// access_grant_ids, unknown fields, 0-9 fractional digits, ids that are hex
+// 8-4-4-4-12 without RFC 4122 version bits. Anything else is refused with an
+// invalid_input (or payload_too_large) *Error naming the field and the reason.
+// The returned event keeps raw as its Raw bytes (not copied).
+func ParseEvent(raw []byte) (*Event, error) {
+	if len(raw) > MaxEventSize {
+		return nil, &Error{Code: ETooLarge, Message: fmt.Sprintf("event is %d bytes, over the 1 MiB limit", len(raw))}
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, Errorf(EInvalid, "empty input: want one JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &fields); err != nil {
+		var syn *json.SyntaxError
+		switch {
+		case errors.As(err, &syn):
+			return nil, Errorf(EInvalid, "not valid JSON: %s (at byte %d)", syn.Error(), syn.Offset)
+		case !json.Valid(trimmed):
+			return nil, Errorf(EInvalid, "not valid JSON: %s", err.Error())
+		}
+		return nil, Errorf(EInvalid, "event must be a JSON object, got %s", kindOf(trimmed))
+	}
+	if fields == nil { // the literal null
+		return nil, Errorf(EInvalid, "event must be a JSON object, got null")
+	}
+	p := parser{fields: fields}
+	e := &Event{Raw: raw}
+	e.ID = p.requiredID("event_id")
+	e.Type = p.requiredString("event_type")
+	e.WorkspaceID = p.requiredID("workspace_id")
+	e.CreatedAt = p.requiredTime("created_at")
+	e.OccurredAt = p.requiredTime("occurred_at")
+	p.optionalString("event_description")
+	switch {
+	case p.err != nil:
+	case e.IsMethodEvent():
+		e.AccessMethodID = p.requiredID("access_method_id")
+		e.AccessGrantIDs = p.optionalIDs("access_grant_ids")
+		e.AccessGrantKeys = p.optionalStrings("access_grant_keys")
+		if e.Type == TypeIssued || e.Type == TypeReissued {
+			e.Code = p.optionalString("code")
+			e.IsBackupCode = p.optionalBool("is_backup_code")
+		}
+	case e.IsGrantEvent():
+		e.AccessGrantID = p.requiredID("access_grant_id")
+		switch e.Type {
+		case TypeGrantAccessGrantedToDoor, TypeGrantAccessToDoorLost:
+			p.requiredID("acs_entrance_id")
+		case TypeGrantAccessTimesChanged:
+			e.AccessGrantKey = p.optionalString("access_grant_key")
+			e.StartsAt = p.optionalString("starts_at")
+			e.EndsAt = p.optionalString("ends_at")
+		case TypeGrantCouldNotCreateAccessMs:
+			p.requiredString("error_message")
+			p.optionalIDs("missing_device_ids")
+		}
+	}
+	if p.err != nil {
+		if p.err.Field != "event_type" {
+			p.err.EventType = e.Type
+		}
+		return nil, p.err
+	}
+	return e, nil
+}
+
+// parser reads typed fields out of a decoded object, keeping the first error.
+type parser struct {
+	fields map[string]json.RawMessage
+	err    *Error
+}
+
+// get returns the field's raw value; ok is false (and an error is recorded
+// for required fields) when the field is absent or null.
+func (p *parser) get(name string, required bool) (json.RawMessage, bool) {
+	if p.err != nil {
+		return nil, false
+	}
+	v, present := p.fields[name]
+	switch {
+	case !present && required:
+		p.err = FieldErrorf(name, "is required")
+		return nil, false
+	case !present:
+		return nil, false
+	case string(v) == "null" && required:
+		p.err = FieldErrorf(name, "is required, got null")
+		return nil, false
+	case string(v) == "null":
+		return nil, false
+	}
+	return v, true
+}
+
+func (p *parser) str(name string, v json.RawMessage) (string, bool) {
+	if v[0] != '"' {
+		p.err = FieldErrorf(name, "want string, got %s", kindOf(v))
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		p.err = FieldErrorf(name, "is not a valid JSON string")
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) requiredString(name string) string {
+	v, ok := p.get(name, true)
+	if !ok {
+		return ""
+	}
+	s, ok := p.str(name, v)
+	if ok && s == "" {
+		p.err = FieldErrorf(name, "must not be empty")
+	}
+	return s
+}
+
+func (p *parser) optionalString(name string) *string {
+	v, ok := p.get(name, false)
+	if !ok {
+		return nil
+	}
+	s, ok := p.str(name, v)
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+func (p *parser) optionalBool(name string) *bool {
+	v, ok := p.get(name, false)
+	if !ok {
+		return nil
+	}
+	switch string(v) {
+	case "true":
+		b := true
+		return &b
+	case "false":
+		b := false
+		return &b
+	}
+	p.err = FieldErrorf(name, "want boolean, got %s", kindOf(v))
+	return nil
+}
+
+func (p *parser) id(name string, v json.RawMessage) ID {
+	s, ok := p.str(name, v)
+	if !ok {
+		return ID{}
+	}
+	if s == "" {
+		p.err = FieldErrorf(name, "must not be empty")
+		return ID{}
+	}
+	id, ok := ParseID(s)
+	if !ok {
+		p.err = FieldErrorf(name, "%s is not an id (hex 8-4-4-4-12)", quote(s))
+	}
+	return id
+}
+
+func (p *parser) requiredID(name string) ID {
+	v, ok := p.get(name, true)
+	if !ok {
+		return ID{}
+	}
+	return p.id(name, v)
+}
+
+func (p *parser) requiredTime(name string) int64 {
+	v, ok := p.get(name, true)
+	if !ok {
+		return 0
+	}
+	s, ok := p.str(name, v)
+	if !ok {
+		return 0
+	}
+	if s == "" {
+		p.err = FieldErrorf(name, "must not be empty")
+		return 0
+	}
+	t, ok := ParseTime(s)
+	switch {
+	case !ok:
+		p.err = FieldErrorf(name, "%s is not an RFC 3339 time", quote(s))
+		return 0
+	case !InRange(t):
+		p.err = FieldErrorf(name, "%s is outside the supported range (years 1678 to 2261)", quote(s))
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (p *parser) array(name string) []json.RawMessage {
+	v, ok := p.get(name, false)
+	if !ok {
+		return nil
+	}
+	if v[0] != '[' {
+		p.err = FieldErrorf(name, "want array, got %s", kindOf(v))
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		p.err = FieldErrorf(name, "is not a valid JSON array")
+	}
+	return items
+}
+
+func (p *parser) optionalIDs(name string) []ID {
+	items := p.array(name)
+	if len(items) == 0 {
+		return nil
+	}
+	ids := make([]ID, 0, len(items))
+	for i, it := range items {
+		id := p.id(fmt.Sprintf("%s[%d]", name, i), it)
+		if p.err != nil {
+			return nil
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (p *parser) optionalStrings(name string) []string {
+	items := p.array(name)
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		s, ok := p.str(fmt.Sprintf("%s[%d]", name, i), it)
+		if !ok {
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// kindOf names the JSON type of a raw value, for messages.
+func kindOf(v []byte) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// quote quotes s for a message, shortening very long values.
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// CanonicalJSON returns the JSON value of raw with object keys sorted and
+// insignificant whitespace removed, so two encodings of one value compare
+// equal. Numbers keep their literal text.
+func CanonicalJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	return json.Marshal(v)
+}
+
+// SameJSON reports whether a and b encode the same JSON value (key order and
+// whitespace ignored).
+func SameJSON(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ca, err1 := CanonicalJSON(a)
+	cb, err2 := CanonicalJSON(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
+}

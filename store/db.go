@@ -1,0 +1,184 @@
+// Package store is amtrack's SQLite database: opening it, its migrations,
+// and the append-only event log.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver (cgo)
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune Open. The zero value is what amtrack uses.
+type Options struct {
+	// CacheMiB is the page cache of the writer connection (default 64): the
+	// log's random-key indexes stay in memory while they fit.
+	CacheMiB int
+	// Synchronous is the writer's synchronous pragma (default FULL: an
+	// acknowledged append survives power loss).
+	Synchronous string
+}
+
+// DB is the amtrack database: one writer connection (every write goes
+// through it, so seq order is commit order) and a pool of readers, which in
+// WAL mode see a consistent snapshot while the writer works.
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	mu    sync.Mutex // serialises write transactions in this process
+}
+
+// Open opens (creating if needed) the database at path, sets WAL, a busy
+// timeout and foreign keys, and applies pending migrations in order.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.CacheMiB <= 0 {
+		opts.CacheMiB = 64
+	}
+	if opts.Synchronous == "" {
+		opts.Synchronous = "FULL"
+	}
+	// recursive_triggers makes INSERT OR REPLACE fire the delete triggers too.
+	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_recursive_triggers=on"
+	write, err := sql.Open("sqlite3", base+"&_txlock=immediate&_synchronous="+opts.Synchronous+
+		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	db := &DB{path: path, write: write}
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite3", base+"&_query_only=true&_cache_size=-8192")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	db.read = read
+	return db, nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Reader returns the read-only connection pool.
+func (db *DB) Reader() *sql.DB { return db.read }
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var errs []string
+	if db.read != nil {
+		if err := db.read.Close(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if err := db.write.Close(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("close database: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Tx is a write transaction on the log (and, through SQL, the read model
+// that is updated in the same transaction).
+type Tx struct {
+	*sql.Tx
+	insertEvent *sql.Stmt
+	insertGrant *sql.Stmt
+}
+
+// Update runs fn in one write transaction (BEGIN IMMEDIATE on the single
+// writer connection) and commits if fn returns nil.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx}
+	defer tx.close()
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (tx *Tx) close() {
+	for _, s := range []*sql.Stmt{tx.insertEvent, tx.insertGrant} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// migrate applies the embedded migrations not yet recorded, each in its own
+// transaction, in file-name order.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		err = db.Update(ctx, func(tx *Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// notFound is the error for a missing row.
+func notFound(what string, id any) error {
+	return domain.Errorf(domain.ENotFound, "%s %v not found", what, id)
+}

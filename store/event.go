@@ -1,0 +1,363 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+// Sources of events (SPEC §2.2).
+const (
+	SourceWebhook = "webhook"
+	SourceFile    = "file"
+	SourceSync    = "sync"
+)
+
+// Pending is an event on its way into the log.
+type Pending struct {
+	Event      *domain.Event
+	Source     string
+	MessageID  string    // the webhook message id, if any
+	ReceivedAt time.Time // zero: now
+}
+
+// Record is one row of the log.
+type Record struct {
+	Seq        int64
+	ReceivedAt int64 // Unix nanoseconds
+	Source     string
+	MessageID  string
+	Event      *domain.Event
+}
+
+// Outcome is what became of one Pending: appended at Seq, a Duplicate of a
+// stored event (Seq is the stored one's), or refused with Err (a conflict).
+type Outcome struct {
+	Seq       int64
+	Duplicate bool
+	Err       error
+}
+
+// ApplyFunc is called inside the append transaction with the records just
+// appended, in seq order, so a read model can be updated atomically with the
+// log. An error rolls the whole transaction back.
+type ApplyFunc func(ctx context.Context, tx *Tx, appended []Record) error
+
+// Append appends a batch of events in one transaction: each is appended,
+// reported a duplicate (same event_id, same JSON value) or refused as a
+// conflict (same event_id, different value; nothing changed). apply, if not
+// nil, runs in the same transaction. On a returned error nothing is stored.
+func (db *DB) Append(ctx context.Context, batch []Pending, apply ApplyFunc) ([]Outcome, error) {
+	var outcomes []Outcome
+	err := db.Update(ctx, func(tx *Tx) error {
+		var appended []Record
+		var err error
+		outcomes, appended, err = tx.Append(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if apply != nil && len(appended) > 0 {
+			return apply(ctx, tx, appended)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append events: %w", err)
+	}
+	return outcomes, nil
+}
+
+// Append appends events inside tx; see DB.Append.
+func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record, error) {
+	if err := tx.prepare(ctx); err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	outcomes := make([]Outcome, len(batch))
+	appended := make([]Record, 0, len(batch))
+	for i, p := range batch {
+		received := p.ReceivedAt
+		if received.IsZero() {
+			received = now
+		}
+		rec := Record{ReceivedAt: received.UnixNano(), Source: p.Source, MessageID: p.MessageID, Event: p.Event}
+		seq, ok, err := tx.insert(ctx, &rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			rec.Seq = seq
+			outcomes[i] = Outcome{Seq: seq}
+			appended = append(appended, rec)
+			continue
+		}
+		outcomes[i], err = tx.compareStored(ctx, p.Event)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return outcomes, appended, nil
+}
+
+func (tx *Tx) prepare(ctx context.Context) error {
+	if tx.insertEvent != nil {
+		return nil
+	}
+	var err error
+	tx.insertEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (event_id, event_type, workspace_id,
+		occurred_at, created_at, access_method_id, access_grant_id, access_grant_ids, access_grant_keys,
+		code, is_backup_code, access_grant_key, starts_at, ends_at, received_at, source, message_id, payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	tx.insertGrant, err = tx.PrepareContext(ctx, `INSERT INTO event_grants
+		(access_grant_id, occurred_at, created_at, event_id, seq) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	return nil
+}
+
+// insert inserts one event and its grant links; ok is false when an event
+// with its id is already stored.
+func (tx *Tx) insert(ctx context.Context, rec *Record) (int64, bool, error) {
+	e := rec.Event
+	var methodID, grantID, grantIDs, keys, isBackup any
+	if e.IsMethodEvent() {
+		methodID = e.AccessMethodID[:]
+		if len(e.AccessGrantIDs) > 0 {
+			grantIDs = packIDs(e.AccessGrantIDs)
+		}
+		if len(e.AccessGrantKeys) > 0 {
+			b, err := json.Marshal(e.AccessGrantKeys)
+			if err != nil {
+				return 0, false, fmt.Errorf("encode access_grant_keys: %w", err)
+			}
+			keys = string(b)
+		}
+	}
+	if e.IsGrantEvent() {
+		grantID = e.AccessGrantID[:]
+	}
+	if e.IsBackupCode != nil {
+		isBackup = *e.IsBackupCode
+	}
+	var messageID any
+	if rec.MessageID != "" {
+		messageID = rec.MessageID
+	}
+	res, err := tx.insertEvent.ExecContext(ctx, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt,
+		methodID, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
+		rec.ReceivedAt, rec.Source, messageID, e.Raw)
+	if err != nil {
+		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return 0, false, err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
+	}
+	for _, g := range e.GrantIDs() {
+		if _, err := tx.insertGrant.ExecContext(ctx, g[:], e.OccurredAt, e.CreatedAt, e.ID[:], seq); err != nil {
+			return 0, false, fmt.Errorf("link event %s to grant %s: %w", e.ID, g, err)
+		}
+	}
+	return seq, true, nil
+}
+
+// compareStored decides between duplicate and conflict for an event whose
+// id is already in the log.
+func (tx *Tx) compareStored(ctx context.Context, e *domain.Event) (Outcome, error) {
+	var seq int64
+	var payload []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, payload FROM events WHERE event_id = ?`, e.ID[:]).Scan(&seq, &payload)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read event %s: %w", e.ID, err)
+	}
+	if domain.SameJSON(payload, e.Raw) {
+		return Outcome{Seq: seq, Duplicate: true}, nil
+	}
+	return Outcome{Seq: seq, Err: &domain.Error{Code: domain.EConflict, Field: "event_id", EventType: e.Type,
+		Message: fmt.Sprintf("event %s is already stored (seq %d) with a different body; the stored event is kept", e.ID, seq)}}, nil
+}
+
+func packIDs(ids []domain.ID) []byte {
+	b := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+func unpackIDs(b []byte) []domain.ID {
+	if len(b) == 0 {
+		return nil
+	}
+	ids := make([]domain.ID, len(b)/16)
+	for i := range ids {
+		copy(ids[i][:], b[i*16:])
+	}
+	return ids
+}
+
+// recordColumns are the columns scanRecord reads, in order.
+const recordColumns = `seq, event_id, event_type, workspace_id, occurred_at, created_at, access_method_id,
+	access_grant_id, access_grant_ids, access_grant_keys, code, is_backup_code, access_grant_key, starts_at,
+	ends_at, received_at, source, message_id, payload`
+
+// RecordColumns returns the column list ScanRecord expects, prefixed with
+// alias (e.g. "e.") when alias is not empty.
+func RecordColumns(alias string) string {
+	if alias == "" {
+		return recordColumns
+	}
+	var out []byte
+	for i, part := range splitColumns(recordColumns) {
+		if i > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, alias...)
+		out = append(out, part...)
+	}
+	return string(out)
+}
+
+func splitColumns(s string) []string {
+	var parts []string
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' || s[i] == ' ' || s[i] == '\n' || s[i] == '\t' {
+			if start >= 0 {
+				parts = append(parts, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	return parts
+}
+
+// Scanner is *sql.Row or *sql.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// ScanRecord reads one row selected with RecordColumns, without decoding the
+// JSON payload.
+func ScanRecord(s Scanner) (Record, error) {
+	var (
+		rec                                   Record
+		e                                     domain.Event
+		eventID, workspaceID, methodID, grant []byte
+		grantIDs                              []byte
+		keys, code, grantKey, starts, ends    sql.NullString
+		isBackup                              sql.NullBool
+		messageID                             sql.NullString
+	)
+	err := s.Scan(&rec.Seq, &eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID, &grant,
+		&grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends, &rec.ReceivedAt, &rec.Source, &messageID, &e.Raw)
+	if err != nil {
+		return Record{}, err
+	}
+	e.ID, _ = domain.IDFromBytes(eventID)
+	e.WorkspaceID, _ = domain.IDFromBytes(workspaceID)
+	e.AccessMethodID, _ = domain.IDFromBytes(methodID)
+	e.AccessGrantID, _ = domain.IDFromBytes(grant)
+	e.AccessGrantIDs = unpackIDs(grantIDs)
+	if keys.Valid {
+		if err := json.Unmarshal([]byte(keys.String), &e.AccessGrantKeys); err != nil {
+			return Record{}, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
+		}
+	}
+	e.Code = nullString(code)
+	e.AccessGrantKey = nullString(grantKey)
+	e.StartsAt = nullString(starts)
+	e.EndsAt = nullString(ends)
+	if isBackup.Valid {
+		b := isBackup.Bool
+		e.IsBackupCode = &b
+	}
+	rec.MessageID = messageID.String
+	rec.Event = &e
+	return rec, nil
+}
+
+func nullString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	v := s.String
+	return &v
+}
+
+// Head returns the highest seq in the log (0 when empty) and the number of events.
+func (db *DB) Head(ctx context.Context) (seq, count int64, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&seq, &count)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read log head: %w", err)
+	}
+	return seq, count, nil
+}
+
+// Event returns the logged event with the given id. Errors: not_found.
+func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM events WHERE event_id = ?`, id[:])
+	rec, err := ScanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, notFound("event", id)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("read event %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Events returns up to limit events with seq > afterSeq in seq order,
+// optionally only those of one event type.
+func (db *DB) Events(ctx context.Context, afterSeq int64, eventType string, limit int) ([]Record, error) {
+	q := `SELECT ` + recordColumns + ` FROM events WHERE seq > ?`
+	args := []any{afterSeq}
+	if eventType != "" {
+		q += ` AND event_type = ?`
+		args = append(args, eventType)
+	}
+	q += ` ORDER BY seq LIMIT ?`
+	args = append(args, limit)
+	return queryRecords(ctx, db.read, q, args...)
+}
+
+// Querier is *sql.DB, *sql.Tx or *sql.Conn.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryRecords(ctx context.Context, q Querier, query string, args ...any) ([]Record, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		rec, err := ScanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}

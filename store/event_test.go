@@ -1,0 +1,181 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// MustOpen opens a fresh database in a temporary directory.
+func MustOpen(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "amtrack.db"), store.Options{})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// event builds a parsed access_method event for tests.
+func event(tb testing.TB, n int, typ string, extra string) *domain.Event {
+	tb.Helper()
+	raw := fmt.Sprintf(`{"event_id":"00000000-0000-4000-8000-%012d","event_type":%q,
+		"workspace_id":"11111111-1111-1111-1111-111111111111","created_at":"2026-01-01T00:00:%02dZ",
+		"occurred_at":"2026-01-01T00:00:%02dZ","access_method_id":"22222222-2222-2222-2222-222222222222",
+		"access_grant_ids":["33333333-3333-3333-3333-333333333333"]%s}`, n, typ, n%60, n%60, extra)
+	e, err := domain.ParseEvent([]byte(raw))
+	require.NoError(tb, err)
+	return e
+}
+
+func pending(evs ...*domain.Event) []store.Pending {
+	out := make([]store.Pending, len(evs))
+	for i, e := range evs {
+		out[i] = store.Pending{Event: e, Source: store.SourceFile}
+	}
+	return out
+}
+
+// dump returns every log row, for comparing before and after.
+func dump(tb testing.TB, db *store.DB) []store.Record {
+	tb.Helper()
+	recs, err := db.Events(context.Background(), 0, "", 1<<30)
+	require.NoError(tb, err)
+	return recs
+}
+
+func TestAppendDuplicateAndConflict(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	first := event(t, 1, domain.TypeIssued, `,"code":"1234"`)
+	out, err := db.Append(ctx, pending(first, event(t, 2, domain.TypeRevoked, "")), nil)
+	require.NoError(t, err)
+	require.Len(t, out, 2)
+	assert.False(t, out[0].Duplicate)
+	assert.Less(t, out[0].Seq, out[1].Seq, "seq follows arrival order")
+	before := dump(t, db)
+
+	// The same JSON value with other key order and whitespace is a duplicate.
+	reordered, err := domain.ParseEvent([]byte(`{ "code" : "1234", "access_grant_ids":["33333333-3333-3333-3333-333333333333"],
+		"access_method_id":"22222222-2222-2222-2222-222222222222", "occurred_at":"2026-01-01T00:00:01Z",
+		"created_at":"2026-01-01T00:00:01Z", "workspace_id":"11111111-1111-1111-1111-111111111111",
+		"event_type":"access_method.issued", "event_id":"00000000-0000-4000-8000-000000000001"}`))
+	require.NoError(t, err)
+	// An id in upper case is the same id.
+	upper := event(t, 2, domain.TypeRevoked, "")
+	upper.Raw = []byte(string(upper.Raw))
+	conflict := event(t, 1, domain.TypeIssued, `,"code":"9999"`)
+
+	out, err = db.Append(ctx, pending(reordered, upper, conflict), nil)
+	require.NoError(t, err)
+	assert.Equal(t, store.Outcome{Seq: before[0].Seq, Duplicate: true}, out[0])
+	assert.Equal(t, store.Outcome{Seq: before[1].Seq, Duplicate: true}, out[1])
+	require.Error(t, out[2].Err)
+	assert.Equal(t, domain.EConflict, domain.ErrorCode(out[2].Err))
+	assert.Contains(t, out[2].Err.Error(), "different body")
+	assert.Equal(t, before, dump(t, db), "duplicates and conflicts change nothing stored")
+}
+
+func TestAppendDuplicateWithinBatch(t *testing.T) {
+	db := MustOpen(t)
+	e := event(t, 1, domain.TypeCreated, "")
+	out, err := db.Append(context.Background(), pending(e, e, e), nil)
+	require.NoError(t, err)
+	assert.False(t, out[0].Duplicate)
+	assert.True(t, out[1].Duplicate)
+	assert.True(t, out[2].Duplicate)
+	assert.Len(t, dump(t, db), 1)
+}
+
+func TestAppendKeepsRawBytesAndFields(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	raw := []byte(`{"event_id":"ABCDEF00-0000-0000-0000-00000000000A",  "event_type":"access_method.issued","workspace_id":"11111111-1111-1111-1111-111111111111","created_at":"2026-01-01T00:00:00.5+01:00","occurred_at":"2026-01-01T00:00:00Z","access_method_id":"22222222-2222-2222-2222-222222222222","access_grant_keys":["k1","k2"],"code":"0042","is_backup_code":false,"x":{"y":[1,2]}}`)
+	e, err := domain.ParseEvent(raw)
+	require.NoError(t, err)
+	_, err = db.Append(ctx, []store.Pending{{Event: e, Source: store.SourceWebhook, MessageID: "msg_1"}}, nil)
+	require.NoError(t, err)
+	got, err := db.Event(ctx, domain.MustParseID("abcdef00-0000-0000-0000-00000000000a"))
+	require.NoError(t, err)
+	assert.Equal(t, raw, got.Event.Raw, "payload kept byte for byte")
+	assert.Equal(t, "abcdef00-0000-0000-0000-00000000000a", got.Event.ID.String())
+	assert.Equal(t, store.SourceWebhook, got.Source)
+	assert.Equal(t, "msg_1", got.MessageID)
+	assert.Equal(t, []string{"k1", "k2"}, got.Event.AccessGrantKeys)
+	assert.Empty(t, got.Event.AccessGrantIDs)
+	require.NotNil(t, got.Event.Code)
+	assert.Equal(t, "0042", *got.Event.Code)
+	require.NotNil(t, got.Event.IsBackupCode)
+	assert.False(t, *got.Event.IsBackupCode)
+	assert.Equal(t, e.OccurredAt, got.Event.OccurredAt)
+	assert.Equal(t, e.CreatedAt, got.Event.CreatedAt)
+
+	_, err = db.Event(ctx, domain.MustParseID("abcdef00-0000-0000-0000-00000000000b"))
+	assert.Equal(t, domain.ENotFound, domain.ErrorCode(err))
+}
+
+func TestLogIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	_, err := db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	require.NoError(t, err)
+	before := dump(t, db)
+	for _, stmt := range []string{
+		`UPDATE events SET event_type = 'x'`,
+		`UPDATE events SET payload = '{}' WHERE seq = 1`,
+		`DELETE FROM events`,
+		`UPDATE event_grants SET seq = 7`,
+		`DELETE FROM event_grants`,
+		`INSERT OR REPLACE INTO events SELECT * FROM events`,
+		`REPLACE INTO event_grants SELECT * FROM event_grants`,
+	} {
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, stmt)
+			return err
+		})
+		require.Error(t, err, stmt)
+		assert.Contains(t, err.Error(), "append-only", stmt)
+	}
+	assert.Equal(t, before, dump(t, db))
+}
+
+func TestApplyErrorRollsBack(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	_, err := db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	require.NoError(t, err)
+	before := dump(t, db)
+	boom := fmt.Errorf("boom")
+	_, err = db.Append(ctx, pending(event(t, 2, domain.TypeIssued, "")), func(context.Context, *store.Tx, []store.Record) error {
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, before, dump(t, db), "a failed apply stores nothing")
+}
+
+func TestReopenKeepsLogAndMigrations(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	_, err = db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db, err = store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	seq, n, err := db.Head(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), seq)
+	assert.Equal(t, int64(1), n)
+	var mode string
+	require.NoError(t, db.Reader().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode))
+	assert.Equal(t, "wal", mode)
+}
