@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -72,7 +73,9 @@ func (e *Event) IsMethodEvent() bool { return strings.HasPrefix(e.Type, "access_
 func (e *Event) IsGrantEvent() bool { return strings.HasPrefix(e.Type, "access_grant.") }
 
 // Key returns e's position in fold order.
-func (e *Event) Key() Key { return Key{OccurredAt: e.OccurredAt, CreatedAt: e.CreatedAt, EventID: e.ID} }
+func (e *Event) Key() Key {
+	return Key{OccurredAt: e.OccurredAt, CreatedAt: e.CreatedAt, EventID: e.ID}
+}
 
 // GrantIDs returns the grants e belongs to in grant history: the
 // access_grant_ids of a method event, the access_grant_id of a grant event.
@@ -122,7 +125,7 @@ func ParseEvent(raw []byte) (*Event, error) {
 	if len(raw) > MaxEventSize {
 		return nil, &Error{Code: ETooLarge, Message: fmt.Sprintf("event is %d bytes, over the 1 MiB limit", len(raw))}
 	}
-	trimmed := bytes.TrimSpace(raw)
+	trimmed := bytes.Trim(raw, jsonSpace)
 	if len(trimmed) == 0 {
 		return nil, Errorf(EInvalid, "empty input: want one JSON object")
 	}
@@ -180,6 +183,9 @@ func ParseEvent(raw []byte) (*Event, error) {
 	}
 	return e, nil
 }
+
+// jsonSpace is the whitespace JSON allows around a value.
+const jsonSpace = " \t\r\n"
 
 // parser reads typed fields out of a decoded object, keeping the first error.
 type parser struct {
@@ -362,7 +368,7 @@ func (p *parser) optionalStrings(name string) []string {
 
 // kindOf names the JSON type of a raw value, for messages.
 func kindOf(v []byte) string {
-	v = bytes.TrimSpace(v)
+	v = bytes.Trim(v, jsonSpace)
 	if len(v) == 0 {
 		return "nothing"
 	}
@@ -399,6 +405,9 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("canonical json: data after the value")
+	}
 	return json.Marshal(v)
 }
 
@@ -411,4 +420,27 @@ func SameJSON(a, b []byte) bool {
 	ca, err1 := CanonicalJSON(a)
 	cb, err2 := CanonicalJSON(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
+}
+
+// RedactPayload returns raw with any top-level "code" field removed and
+// "code_redacted": true added (SPEC §5: PIN codes are secrets). Payloads
+// without a code are returned unchanged.
+func RedactPayload(raw []byte) []byte {
+	if !bytes.Contains(raw, []byte(`"code"`)) {
+		return raw
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return raw
+	}
+	if _, ok := fields["code"]; !ok {
+		return raw
+	}
+	delete(fields, "code")
+	fields["code_redacted"] = json.RawMessage("true")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return raw
+	}
+	return b
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"encoding/hex"
 	"math"
@@ -45,21 +46,6 @@ const (
 	genDay             = 24 * genHour
 )
 
-// Access method modes.
-const (
-	genModeCode = iota
-	genModeCard
-	genModeMobileKey
-)
-
-// Non-access event types the generator mixes in.
-const (
-	genLockUnlocked       = "lock.unlocked"
-	genLockLocked         = "lock.locked"
-	genDeviceConnected    = "device.connected"
-	genDeviceDisconnected = "device.disconnected"
-)
-
 var genDescriptions = map[string]string{
 	TypeCreated:                     "An access method was created.",
 	TypeIssued:                      "An access method was issued.",
@@ -76,11 +62,26 @@ var genDescriptions = map[string]string{
 	TypeGrantAccessToDoorLost:       "Access to a particular door that was requested as part of an Access Grant was lost.",
 	TypeGrantAccessTimesChanged:     "An Access Grant's start or end time was changed.",
 	TypeGrantCouldNotCreateAccessMs: "One or more requested access methods could not be created for an Access Grant.",
-	genLockUnlocked:                 "A lock was unlocked.",
-	genLockLocked:                   "A lock was locked.",
-	genDeviceConnected:              "A device was connected to Seam.",
-	genDeviceDisconnected:           "A device was disconnected from Seam.",
+	"lock.unlocked":                 "A lock was unlocked.",
+	"lock.locked":                   "A lock was locked.",
+	"device.connected":              "A device was connected to Seam.",
+	"device.disconnected":           "A device was disconnected from Seam.",
 }
+
+// genDeviceTypes are the non-access event types mixed in, mostly lock.unlocked.
+var genDeviceTypes = [...]string{
+	"lock.unlocked", "lock.unlocked", "lock.unlocked", "lock.unlocked",
+	"lock.locked", "lock.locked", "device.connected", "device.disconnected",
+}
+
+// genModes are Seam's access method modes.
+var genModes = [...]string{"code", "card", "mobile_key"}
+
+// genMethodsPerGrant is the distribution of methods per grant (mean 1.7).
+var genMethodsPerGrant = [...]int{1, 1, 1, 1, 1, 2, 2, 2, 3, 3}
+
+// genAfterDeletedTypes are the late events after a deletion, mostly revoked.
+var genAfterDeletedTypes = [...]string{TypeRevoked, TypeRevoked, TypeRevoked, TypeDelayInIssuing, TypeReissued}
 
 var genUnlockMethods = []string{"keycode", "manual", "automatic", "seamapi", "unknown"}
 
@@ -107,8 +108,8 @@ func Generate(opts GenerateOptions, emit func([]byte) error) error {
 	if err := g.flush(math.MaxInt64); err != nil {
 		return err
 	}
-	for g.late.len() > 0 {
-		if err := g.emit(g.late.pop().raw); err != nil {
+	for len(g.late) > 0 {
+		if err := g.emit(heap.Pop(&g.late).(genQueued).raw); err != nil {
 			return err
 		}
 	}
@@ -138,22 +139,17 @@ type genGrant struct {
 type genMethod struct {
 	id     ID
 	grant  *genGrant
-	mode   int
+	mode   string // code, card or mobile_key
 	code   string
 	backup bool
 	sys    *genSystem // non-nil: events carry acs_system_id and connected_account_id
 }
 
-// genPending is a rendered event waiting for its created_at to come.
-type genPending struct {
-	created int64 // Unix µs
-	seq     uint64
-	raw     []byte
-}
-
-// genLate is an event held back until `due` events have been sent.
-type genLate struct {
-	due int
+// genQueued is a rendered event waiting for its turn: its created_at (Unix
+// µs) in the pending queue, the number of events sent before it in the late
+// queue. seq breaks ties in the order events were queued.
+type genQueued struct {
+	at  int64
 	seq uint64
 	raw []byte
 }
@@ -165,8 +161,8 @@ type generator struct {
 	now         int64 // creation of the next grant, Unix ms
 	workspaces  []*genWorkspace
 	booking     int
-	pending     genHeap[genPending]
-	late        genHeap[genLate]
+	pending     genQueue
+	late        genQueue
 	seq         uint64
 	sent        int
 	buf         []byte
@@ -177,22 +173,15 @@ func newGenerator(opts GenerateOptions, emit func([]byte) error) *generator {
 	if opts.Methods <= 0 {
 		opts.Methods = genDefaultMethods
 	}
-	start := opts.Start
-	if start.IsZero() {
-		start = genDefaultStart
+	if opts.Start.IsZero() {
+		opts.Start = genDefaultStart
 	}
 	g := &generator{
 		rng:         rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		emit:        emit,
 		methodsLeft: opts.Methods,
-		now:         start.UnixMilli(),
+		now:         opts.Start.UnixMilli(),
 		buf:         make([]byte, 0, 1024),
-	}
-	g.pending.less = func(a, b genPending) bool {
-		return a.created < b.created || (a.created == b.created && a.seq < b.seq)
-	}
-	g.late.less = func(a, b genLate) bool {
-		return a.due < b.due || (a.due == b.due && a.seq < b.seq)
 	}
 	for range 2 {
 		ws := &genWorkspace{id: g.newID()}
@@ -211,8 +200,8 @@ func newGenerator(opts GenerateOptions, emit func([]byte) error) *generator {
 
 // flush delivers, in created_at order, the pending events created before limit (µs).
 func (g *generator) flush(limit int64) error {
-	for g.pending.len() > 0 && g.pending.peek().created < limit {
-		if err := g.deliver(g.pending.pop().raw); err != nil {
+	for len(g.pending) > 0 && g.pending[0].at < limit {
+		if err := g.deliver(heap.Pop(&g.pending).(genQueued).raw); err != nil {
 			return err
 		}
 	}
@@ -223,15 +212,15 @@ func (g *generator) flush(limit int64) error {
 func (g *generator) deliver(raw []byte) error {
 	if g.chance(genLateShare) {
 		g.seq++
-		g.late.push(genLate{due: g.sent + 1 + g.rng.IntN(genMaxLateShift), seq: g.seq, raw: raw})
+		heap.Push(&g.late, genQueued{at: int64(g.sent + 1 + g.rng.IntN(genMaxLateShift)), seq: g.seq, raw: raw})
 		return nil
 	}
 	if err := g.emit(raw); err != nil {
 		return err
 	}
 	g.sent++
-	for g.late.len() > 0 && g.late.peek().due <= g.sent {
-		if err := g.emit(g.late.pop().raw); err != nil {
+	for len(g.late) > 0 && g.late[0].at <= int64(g.sent) {
+		if err := g.emit(heap.Pop(&g.late).(genQueued).raw); err != nil {
 			return err
 		}
 		g.sent++
@@ -244,46 +233,35 @@ func (g *generator) deliver(raw []byte) error {
 func (g *generator) planGrant() {
 	t0 := g.now
 	gr := g.newGrant(t0)
-	g.grantHead(gr, TypeGrantCreated, t0)
-	g.finish()
-
+	g.grantEvent(gr, TypeGrantCreated, t0)
 	if g.chance(0.01) {
 		g.grantHead(gr, TypeGrantCouldNotCreateAccessMs, t0+g.between(1*genSecond, 5*genSecond))
 		g.str("error_message", "Could not create the requested access methods: the device is offline.")
-		g.ids("missing_device_ids", gr.ws.devices[g.rng.IntN(len(gr.ws.devices))])
+		g.idList("missing_device_ids", gr.ws.devices[g.rng.IntN(len(gr.ws.devices))])
 		g.finish()
 	}
-
-	ready := t0 // all methods issued
-	at := t0
+	ready, at := t0, t0 // ready: all methods issued
 	for _, m := range gr.methods {
 		at += g.between(150, 900)
 		ready = max(ready, g.planIssue(m, at))
 	}
-
 	doorAt := t0 + g.between(2*genSecond, 90*genSecond)
 	for _, door := range gr.doors {
-		g.grantHead(gr, TypeGrantAccessGrantedToDoor, doorAt)
-		g.id("acs_entrance_id", door)
-		g.finish()
+		g.doorEvent(gr, TypeGrantAccessGrantedToDoor, doorAt, door)
 		doorAt += g.between(100, 1500)
 	}
 	if g.chance(0.85) {
-		g.grantHead(gr, TypeGrantAccessGrantedToAll, doorAt+g.between(200, 2000))
-		g.finish()
+		g.grantEvent(gr, TypeGrantAccessGrantedToAll, doorAt+g.between(200, 2000))
 	}
-
 	last := max(ready, doorAt)
 	if g.chance(genUpdateShare) {
-		for n := 1 + g.rng.IntN(6); n > 0; n-- {
+		for n := 1 + g.rng.IntN(5); n > 0; n-- {
 			last = g.planUpdate(gr, last+g.between(10*genMinute, 90*genMinute))
 		}
 	}
 	end := last + g.between(30*genMinute, 4*genHour)
 	if g.chance(0.04) {
-		g.grantHead(gr, TypeGrantAccessToDoorLost, g.between(doorAt, end))
-		g.id("acs_entrance_id", gr.doors[g.rng.IntN(len(gr.doors))])
-		g.finish()
+		g.doorEvent(gr, TypeGrantAccessToDoorLost, g.between(doorAt, end), gr.doors[g.rng.IntN(len(gr.doors))])
 	}
 	if g.chance(genDeleteShare) {
 		g.planDeletion(gr, end)
@@ -305,20 +283,14 @@ func (g *generator) newGrant(t0 int64) *genGrant {
 		gr.key = "booking-" + strconv.Itoa(g.booking)
 	}
 	// Check-in at 15:00 one to three weeks ahead, check-out at 11:00.
-	checkIn := t0 - t0%genDay + g.between(1, 21)*genDay + 15*genHour
-	gr.startsAt = checkIn
-	gr.endsAt = checkIn + g.between(1, 7)*genDay - 4*genHour
-
-	n := 1 + g.rng.IntN(3)
-	if g.rng.IntN(10) < 3 && n > 1 { // fewer large grants: mean ≈ 1.8 methods
-		n--
-	}
-	n = min(n, g.methodsLeft)
+	gr.startsAt = t0 - t0%genDay + g.between(1, 21)*genDay + 15*genHour
+	gr.endsAt = gr.startsAt + g.between(1, 7)*genDay - 4*genHour
+	n := min(genMethodsPerGrant[g.rng.IntN(len(genMethodsPerGrant))], g.methodsLeft)
 	g.methodsLeft -= n
 	modes := g.rng.Perm(3)
 	for i := range n {
-		m := &genMethod{id: g.newID(), grant: gr, mode: modes[i]}
-		if m.mode == genModeCode {
+		m := &genMethod{id: g.newID(), grant: gr, mode: genModes[modes[i]]}
+		if m.mode == "code" {
 			m.code = g.pin()
 			m.backup = g.chance(genBackupShare)
 		}
@@ -338,40 +310,33 @@ func (g *generator) newGrant(t0 int64) *genGrant {
 // the time of the issue.
 func (g *generator) planIssue(m *genMethod, at int64) int64 {
 	if !g.chance(genNoCreatedShare) {
-		g.methodHead(m, TypeCreated, at)
-		g.finish()
+		g.methodEvent(m, TypeCreated, at)
 	}
 	at += g.between(200, 1500)
 	switch m.mode {
-	case genModeCard:
-		g.methodHead(m, TypeCardEncodingRequired, at)
-		g.finish()
+	case "card":
+		g.methodEvent(m, TypeCardEncodingRequired, at)
 		at += g.between(1*genMinute, 20*genMinute) // someone encodes the card
-	case genModeCode:
+	case "code":
 		at += g.between(1*genSecond, 30*genSecond)
 	default:
 		at += g.between(2*genSecond, 60*genSecond)
 	}
 	if g.chance(genDelayShare) {
-		g.methodHead(m, TypeDelayInIssuing, at)
-		g.finish()
+		g.methodEvent(m, TypeDelayInIssuing, at)
 		if g.chance(genFailShare) {
 			at += g.between(10*genMinute, 60*genMinute)
-			g.methodHead(m, TypeFailedToIssue, at)
-			g.finish()
+			g.methodEvent(m, TypeFailedToIssue, at)
 			at += g.between(10*genMinute, 2*genHour)
 		} else {
 			at += g.between(5*genMinute, 40*genMinute)
 		}
 	}
 	g.methodHead(m, TypeIssued, at)
-	if m.mode == genModeCode {
+	if m.mode == "code" {
 		g.str("code", m.code)
-		switch {
-		case m.backup:
-			g.boolean("is_backup_code", true)
-		case g.chance(0.3):
-			g.boolean("is_backup_code", false)
+		if m.backup || g.chance(0.3) {
+			g.boolean("is_backup_code", m.backup)
 		}
 	}
 	g.finish()
@@ -398,23 +363,20 @@ func (g *generator) planUpdate(gr *genGrant, at int64) int64 {
 		g.str("access_grant_key", gr.key)
 	}
 	g.finish()
-
 	last := at
 	for _, m := range gr.methods {
 		t := at + g.between(300, 5*genSecond)
-		g.methodHead(m, TypeRevoked, t)
-		g.finish()
+		g.methodEvent(m, TypeRevoked, t)
 		switch m.mode {
-		case genModeCard:
+		case "card":
 			t += g.between(300, 3*genSecond)
-			g.methodHead(m, TypeCardEncodingRequired, t)
-			g.finish()
+			g.methodEvent(m, TypeCardEncodingRequired, t)
 			t += g.between(1*genMinute, 15*genMinute)
 		default:
 			t += g.between(1*genSecond, 60*genSecond)
 		}
 		g.methodHead(m, TypeReissued, t)
-		if m.mode == genModeCode && !g.chance(0.25) { // a PIN keeps its value
+		if m.mode == "code" && !g.chance(0.25) { // a PIN keeps its value
 			g.str("code", m.code)
 			if m.backup {
 				g.boolean("is_backup_code", true)
@@ -429,45 +391,45 @@ func (g *generator) planUpdate(gr *genGrant, at int64) int64 {
 // planDeletion renders the grant's deletion at `at`, with the occasional
 // late method event after it.
 func (g *generator) planDeletion(gr *genGrant, at int64) {
-	g.grantHead(gr, TypeGrantDeleted, at)
-	g.finish()
+	g.grantEvent(gr, TypeGrantDeleted, at)
 	for _, m := range gr.methods {
 		t := at + g.between(200, 3*genSecond)
-		g.methodHead(m, TypeDeleted, t)
-		g.finish()
+		g.methodEvent(m, TypeDeleted, t)
 		if g.chance(genAfterDeleted) {
-			typ := TypeRevoked
-			switch r := g.rng.IntN(10); {
-			case r == 8:
-				typ = TypeDelayInIssuing
-			case r == 9:
-				typ = TypeReissued
-			}
-			g.methodHead(m, typ, t+g.between(1*genSecond, 10*genMinute))
-			g.finish()
+			typ := genAfterDeletedTypes[g.rng.IntN(len(genAfterDeletedTypes))]
+			g.methodEvent(m, typ, t+g.between(1*genSecond, 10*genMinute))
 		}
 	}
 }
 
 // deviceEvent renders a non-access event about one of the workspace's devices.
 func (g *generator) deviceEvent(gr *genGrant, at int64) {
-	var typ string
-	switch r := g.rng.IntN(8); {
-	case r < 4:
-		typ = genLockUnlocked
-	case r < 6:
-		typ = genLockLocked
-	case r == 6:
-		typ = genDeviceConnected
-	default:
-		typ = genDeviceDisconnected
-	}
+	typ := genDeviceTypes[g.rng.IntN(len(genDeviceTypes))]
 	g.begin(gr.ws, typ, at)
 	g.id("device_id", gr.ws.devices[g.rng.IntN(len(gr.ws.devices))])
 	g.id("connected_account_id", gr.ws.systems[g.rng.IntN(len(gr.ws.systems))].account)
-	if typ == genLockUnlocked {
+	if typ == "lock.unlocked" {
 		g.str("method", genUnlockMethods[g.rng.IntN(len(genUnlockMethods))])
 	}
+	g.finish()
+}
+
+// grantEvent renders an access_grant.* event without fields of its own.
+func (g *generator) grantEvent(gr *genGrant, typ string, at int64) {
+	g.grantHead(gr, typ, at)
+	g.finish()
+}
+
+// doorEvent renders an access_grant.* event about one entrance.
+func (g *generator) doorEvent(gr *genGrant, typ string, at int64, entrance ID) {
+	g.grantHead(gr, typ, at)
+	g.id("acs_entrance_id", entrance)
+	g.finish()
+}
+
+// methodEvent renders an access_method.* event without fields of its own.
+func (g *generator) methodEvent(m *genMethod, typ string, at int64) {
+	g.methodHead(m, typ, at)
 	g.finish()
 }
 
@@ -486,15 +448,15 @@ func (g *generator) methodHead(m *genMethod, typ string, at int64) {
 		g.id("connected_account_id", m.sys.account)
 	}
 	if !g.chance(genNoGrantIDsShare) {
-		g.ids("access_grant_ids", m.grant.id)
+		g.idList("access_grant_ids", m.grant.id)
 	}
 	switch r := g.rng.IntN(100); {
 	case m.grant.key == "" && r < 50, m.grant.key != "" && r < 3:
 		// access_grant_keys omitted
 	case m.grant.key == "", r < 7:
-		g.strs("access_grant_keys")
+		g.strList("access_grant_keys", "")
 	default:
-		g.strs("access_grant_keys", m.grant.key)
+		g.strList("access_grant_keys", m.grant.key)
 	}
 }
 
@@ -502,17 +464,16 @@ func (g *generator) methodHead(m *genMethod, typ string, at int64) {
 // at is occurred_at in Unix ms; created_at follows it by 0-3 s.
 func (g *generator) begin(ws *genWorkspace, typ string, at int64) {
 	micro := g.chance(genMicroShare)
-	occurred := at * 1000
-	lag := g.between(0, 40)
+	lag := g.between(0, 40) * 1000 // µs
 	if g.chance(0.3) {
-		lag = g.between(40, 3*genSecond)
+		lag = g.between(40, 3*genSecond-1) * 1000
 	}
-	created := occurred + lag*1000
+	occurred := at * 1000
 	if micro {
 		occurred += g.rng.Int64N(1000)
-		created = occurred + lag*1000 + g.rng.Int64N(1000)
+		lag += g.rng.Int64N(1000)
 	}
-	g.created = created
+	g.created = occurred + lag
 	g.buf = append(g.buf[:0], `{"event_id":"`...)
 	g.buf = appendGenID(g.buf, g.newID())
 	g.buf = append(g.buf, '"')
@@ -521,7 +482,7 @@ func (g *generator) begin(ws *genWorkspace, typ string, at int64) {
 	}
 	g.str("event_type", typ)
 	g.id("workspace_id", ws.id)
-	g.time("created_at", created, micro)
+	g.time("created_at", g.created, micro)
 	g.time("occurred_at", occurred, micro)
 }
 
@@ -531,62 +492,53 @@ func (g *generator) finish() {
 	raw := make([]byte, len(g.buf))
 	copy(raw, g.buf)
 	g.seq++
-	g.pending.push(genPending{created: g.created, seq: g.seq, raw: raw})
+	heap.Push(&g.pending, genQueued{at: g.created, seq: g.seq, raw: raw})
 }
 
-func (g *generator) key(name string) {
-	g.buf = append(g.buf, `,"`...)
-	g.buf = append(g.buf, name...)
-	g.buf = append(g.buf, `":`...)
+// key writes `,"name":` followed by open, the raw start of the value.
+func (g *generator) key(name, open string) {
+	g.buf = append(append(append(g.buf, `,"`...), name...), `":`...)
+	g.buf = append(g.buf, open...)
 }
 
+// str writes a string field. Every string the generator writes is printable
+// ASCII without quotes or backslashes, so it needs no escaping.
 func (g *generator) str(name, v string) {
-	g.key(name)
-	g.buf = appendGenString(g.buf, v)
+	g.key(name, `"`)
+	g.buf = append(append(g.buf, v...), '"')
 }
 
+// time writes Unix µs in UTC with 3 (or, micro, 6) fractional digits.
 func (g *generator) time(name string, us int64, micro bool) {
-	g.key(name)
-	g.buf = appendGenTime(g.buf, us, micro)
+	layout := "2006-01-02T15:04:05.000Z07:00"
+	if micro {
+		layout = "2006-01-02T15:04:05.000000Z07:00"
+	}
+	g.key(name, `"`)
+	g.buf = append(time.UnixMicro(us).UTC().AppendFormat(g.buf, layout), '"')
 }
 
 func (g *generator) id(name string, id ID) {
-	g.key(name)
-	g.buf = append(g.buf, '"')
-	g.buf = appendGenID(g.buf, id)
-	g.buf = append(g.buf, '"')
+	g.key(name, `"`)
+	g.buf = append(appendGenID(g.buf, id), '"')
 }
 
-func (g *generator) ids(name string, ids ...ID) {
-	g.key(name)
-	g.buf = append(g.buf, '[')
-	for i, id := range ids {
-		if i > 0 {
-			g.buf = append(g.buf, ',')
-		}
-		g.buf = append(g.buf, '"')
-		g.buf = appendGenID(g.buf, id)
-		g.buf = append(g.buf, '"')
+// idList writes a one-id array.
+func (g *generator) idList(name string, id ID) {
+	g.key(name, `["`)
+	g.buf = append(appendGenID(g.buf, id), `"]`...)
+}
+
+// strList writes a one-string array, or an empty one for "".
+func (g *generator) strList(name, v string) {
+	g.key(name, "[")
+	if v != "" {
+		g.buf = append(append(append(g.buf, '"'), v...), '"')
 	}
 	g.buf = append(g.buf, ']')
 }
 
-func (g *generator) strs(name string, vs ...string) {
-	g.key(name)
-	g.buf = append(g.buf, '[')
-	for i, v := range vs {
-		if i > 0 {
-			g.buf = append(g.buf, ',')
-		}
-		g.buf = appendGenString(g.buf, v)
-	}
-	g.buf = append(g.buf, ']')
-}
-
-func (g *generator) boolean(name string, v bool) {
-	g.key(name)
-	g.buf = strconv.AppendBool(g.buf, v)
-}
+func (g *generator) boolean(name string, v bool) { g.key(name, strconv.FormatBool(v)) }
 
 // newID returns a random id with RFC 4122 version 4 and variant bits.
 func (g *generator) newID() ID {
@@ -598,13 +550,10 @@ func (g *generator) newID() ID {
 	return id
 }
 
-// pin returns a 4-6 digit PIN.
+// pin returns a 4-6 digit PIN (leading zeros included).
 func (g *generator) pin() string {
-	b := make([]byte, 4+g.rng.IntN(3))
-	for i := range b {
-		b[i] = byte('0' + g.rng.IntN(10))
-	}
-	return string(b)
+	n := int(math.Pow10(4 + g.rng.IntN(3)))
+	return strconv.Itoa(n + g.rng.IntN(n))[1:]
 }
 
 func (g *generator) chance(p float64) bool { return g.rng.Float64() < p }
@@ -612,91 +561,38 @@ func (g *generator) chance(p float64) bool { return g.rng.Float64() < p }
 // between returns a uniform integer in [lo, hi].
 func (g *generator) between(lo, hi int64) int64 { return lo + g.rng.Int64N(hi-lo+1) }
 
-// appendGenTime appends Unix µs as a JSON string in UTC with 3 (or, micro, 6)
-// fractional digits.
-func appendGenTime(b []byte, us int64, micro bool) []byte {
-	layout := "2006-01-02T15:04:05.000Z07:00"
-	if micro {
-		layout = "2006-01-02T15:04:05.000000Z07:00"
-	}
-	b = append(b, '"')
-	b = time.UnixMicro(us).UTC().AppendFormat(b, layout)
-	return append(b, '"')
-}
-
 // appendGenID appends id in lowercase 8-4-4-4-12 form.
 func appendGenID(b []byte, id ID) []byte {
-	b = hex.AppendEncode(b, id[0:4])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[4:6])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[6:8])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, id[8:10])
-	b = append(b, '-')
-	return hex.AppendEncode(b, id[10:])
-}
-
-// appendGenString appends s as a JSON string.
-func appendGenString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			b = append(b, c)
-		}
+	b = hex.AppendEncode(b, id[:4])
+	for _, part := range [...][]byte{id[4:6], id[6:8], id[8:10], id[10:]} {
+		b = append(b, '-')
+		b = hex.AppendEncode(b, part)
 	}
-	return append(b, '"')
+	return b
 }
 
-// genHeap is a binary min-heap ordered by less.
-type genHeap[T any] struct {
-	items []T
-	less  func(a, b T) bool
+// genQueue is a min-heap (container/heap) of queued events by (at, seq).
+type genQueue []genQueued
+
+// Len implements heap.Interface.
+func (q genQueue) Len() int { return len(q) }
+
+// Less orders by at, then by seq.
+func (q genQueue) Less(i, j int) bool {
+	return q[i].at < q[j].at || (q[i].at == q[j].at && q[i].seq < q[j].seq)
 }
 
-func (h *genHeap[T]) len() int { return len(h.items) }
+// Swap implements heap.Interface.
+func (q genQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
 
-func (h *genHeap[T]) peek() T { return h.items[0] }
+// Push implements heap.Interface.
+func (q *genQueue) Push(x any) { *q = append(*q, x.(genQueued)) }
 
-func (h *genHeap[T]) push(x T) {
-	h.items = append(h.items, x)
-	i := len(h.items) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(h.items[i], h.items[p]) {
-			break
-		}
-		h.items[i], h.items[p] = h.items[p], h.items[i]
-		i = p
-	}
-}
-
-func (h *genHeap[T]) pop() T {
-	top := h.items[0]
-	n := len(h.items) - 1
-	h.items[0] = h.items[n]
-	var zero T
-	h.items[n] = zero
-	h.items = h.items[:n]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < n && h.less(h.items[l], h.items[m]) {
-			m = l
-		}
-		if r < n && h.less(h.items[r], h.items[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		h.items[i], h.items[m] = h.items[m], h.items[i]
-		i = m
-	}
-	return top
+// Pop implements heap.Interface; it clears the vacated slot.
+func (q *genQueue) Pop() any {
+	n := len(*q) - 1
+	x := (*q)[n]
+	(*q)[n] = genQueued{}
+	*q = (*q)[:n]
+	return x
 }

@@ -111,6 +111,7 @@ type Tx struct {
 	*sql.Tx
 	insertEvent *sql.Stmt
 	insertGrant *sql.Stmt
+	streams     map[streamKey]int64 // stream numbers seen in this transaction
 }
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE on the single

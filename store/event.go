@@ -110,15 +110,16 @@ func (tx *Tx) prepare(ctx context.Context) error {
 	}
 	var err error
 	tx.insertEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (event_id, event_type, workspace_id,
-		occurred_at, created_at, access_method_id, access_grant_id, access_grant_ids, access_grant_keys,
-		code, is_backup_code, access_grant_key, starts_at, ends_at, received_at, source, message_id, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		occurred_at, created_at, access_method_id, method_stream, access_grant_id, access_grant_ids,
+		access_grant_keys, code, is_backup_code, access_grant_key, starts_at, ends_at, received_at, source,
+		message_id, payload)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_id) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
 	tx.insertGrant, err = tx.PrepareContext(ctx, `INSERT INTO event_grants
-		(access_grant_id, occurred_at, created_at, event_id, seq) VALUES (?, ?, ?, ?, ?)
+		(grant_stream, occurred_at, created_at, event_id, seq) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
@@ -130,9 +131,14 @@ func (tx *Tx) prepare(ctx context.Context) error {
 // with its id is already stored.
 func (tx *Tx) insert(ctx context.Context, rec *Record) (int64, bool, error) {
 	e := rec.Event
-	var methodID, grantID, grantIDs, keys, isBackup any
+	var methodID, methodStream, grantID, grantIDs, keys, isBackup any
 	if e.IsMethodEvent() {
 		methodID = e.AccessMethodID[:]
+		n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
+		if err != nil {
+			return 0, false, err
+		}
+		methodStream = n
 		if len(e.AccessGrantIDs) > 0 {
 			grantIDs = packIDs(e.AccessGrantIDs)
 		}
@@ -155,7 +161,7 @@ func (tx *Tx) insert(ctx context.Context, rec *Record) (int64, bool, error) {
 		messageID = rec.MessageID
 	}
 	res, err := tx.insertEvent.ExecContext(ctx, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt,
-		methodID, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
+		methodID, methodStream, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
 		rec.ReceivedAt, rec.Source, messageID, e.Raw)
 	if err != nil {
 		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
@@ -168,7 +174,11 @@ func (tx *Tx) insert(ctx context.Context, rec *Record) (int64, bool, error) {
 		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
 	for _, g := range e.GrantIDs() {
-		if _, err := tx.insertGrant.ExecContext(ctx, g[:], e.OccurredAt, e.CreatedAt, e.ID[:], seq); err != nil {
+		n, err := tx.Stream(ctx, KindGrant, g)
+		if err != nil {
+			return 0, false, err
+		}
+		if _, err := tx.insertGrant.ExecContext(ctx, n, e.OccurredAt, e.CreatedAt, e.ID[:], seq); err != nil {
 			return 0, false, fmt.Errorf("link event %s to grant %s: %w", e.ID, g, err)
 		}
 	}

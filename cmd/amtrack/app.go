@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 
+	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
 
 // app is the opened database with its read model: the one place where the
 // concrete types meet.
 type app struct {
-	db *store.DB
+	db   *store.DB
+	proj *projection.Projection
 }
 
 func openApp(ctx context.Context, path string) (*app, error) {
@@ -17,19 +19,23 @@ func openApp(ctx context.Context, path string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{db: db}, nil
+	proj, err := projection.Open(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{db: db, proj: proj}, nil
 }
 
 // Close closes the database.
 func (a *app) Close() error { return a.db.Close() }
 
-// append appends a batch (and folds it, in the same transaction).
+// append appends a batch and folds it, in one transaction.
 func (a *app) append(ctx context.Context, batch []store.Pending) ([]store.Outcome, error) {
-	return a.db.Append(ctx, batch, a.apply)
+	return a.proj.Append(ctx, batch)
 }
 
-// apply folds appended records into the read model inside the append
-// transaction.
+// apply folds appended records into the read model inside the append transaction.
 func (a *app) apply(ctx context.Context, tx *store.Tx, appended []store.Record) error {
-	return nil
+	return a.proj.Apply(ctx, tx, appended)
 }

@@ -72,6 +72,10 @@ func init() {
 		"ingest":   {"append events from JSON Lines, a JSON array or one object (files or - for stdin)", runIngest},
 		"generate": {"write a deterministic synthetic Seam event stream as JSON Lines", runGenerate},
 		"version":  {"print the version", runVersion},
+		"show":     {"print an access method's state as JSON", runShow},
+		"history":  {"print a grant's history (its events in fold order) as JSON", runHistory},
+		"rebuild":  {"rebuild the read model from the log into new tables and swap them in; safe while serve runs", runRebuild},
+		"verify":   {"fold the log again in memory and compare with the read model", runVerify},
 	}
 }
 

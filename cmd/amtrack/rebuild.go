@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/amtrack/amtrack/projection"
+)
+
+func runRebuild(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "rebuild", "")
+	dbPath := dbFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	start := time.Now()
+	bar := rowBar(e, "rebuild")
+	stats, err := a.proj.Rebuild(ctx, bar)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(e.stdout, "rebuilt %d access methods and %d grants from %d events (up to seq %d) in %s (%.0f events/s)\n",
+		stats.Methods, stats.Grants, stats.Events, stats.Seq, took.Round(time.Millisecond), float64(stats.Events)/took.Seconds())
+	return nil
+}
+
+func runVerify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "verify", "")
+	dbPath := dbFlag(fs)
+	max := fs.Int("max-diffs", 20, "print at most this many differences")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	stats, diffs, err := a.proj.Verify(ctx, *max)
+	if err != nil {
+		return err
+	}
+	if len(diffs) > 0 {
+		for _, d := range diffs {
+			fmt.Fprintln(e.stdout, d)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("projection does not match the log (%d events, %d access methods): run amtrack rebuild", stats.Events, stats.Methods)}
+	}
+	fmt.Fprintf(e.stdout, "projection matches the log (%d events, %d access methods)\n", stats.Events, stats.Methods)
+	return nil
+}
+
+// rowBar returns a progress callback drawing a bar on a terminal, or nil.
+func rowBar(e *env, what string) projection.Progress {
+	out, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(out.Fd())) {
+		return nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int64) {
+		if bar == nil {
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(out),
+				progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("rows"), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		bar.Set64(done)
+		if done == total {
+			bar.Finish()
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// AccessMethod returns the current state of an access method.
+// Errors: not_found.
+func (p *Projection) AccessMethod(ctx context.Context, id domain.ID) (*domain.AccessMethod, error) {
+	var state, eventID []byte
+	var occ, created int64
+	err := p.db.Reader().QueryRowContext(ctx, `SELECT state, last_occurred_at, last_created_at, last_event_id
+		FROM access_methods WHERE access_method_id = ?`, id[:]).Scan(&state, &occ, &created, &eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.Errorf(domain.ENotFound, "access method %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read access method %s: %w", id, err)
+	}
+	return decodeMethod(state, occ, created, eventID)
+}
+
+// AccessMethodAsOf returns the state of an access method folded from its
+// events with occurred_at <= asOf (Unix nanoseconds). Errors: not_found
+// (no such method, or none of its events had occurred by then).
+func (p *Projection) AccessMethodAsOf(ctx context.Context, id domain.ID, asOf int64) (*domain.AccessMethod, error) {
+	stream, err := store.LookupStream(ctx, p.db.Reader(), store.KindMethod, id)
+	if err != nil {
+		return nil, err
+	}
+	events, err := methodEvents(ctx, p.db.Reader(), stream, &asOf)
+	if err != nil {
+		return nil, err
+	}
+	s := domain.FoldAccessMethod(events)
+	if s == nil {
+		return nil, domain.Errorf(domain.ENotFound, "access method %s has no events at or before %s", id, domain.FormatNanos(asOf))
+	}
+	return s, nil
+}

@@ -1,0 +1,36 @@
+package projection
+
+import (
+	"encoding/json"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// EventItem is how every event list of the API and the CLI prints a logged
+// event (SPEC §5).
+type EventItem struct {
+	Seq        int64           `json:"seq"`
+	ReceivedAt domain.Time     `json:"received_at"`
+	Source     string          `json:"source"`
+	Event      json.RawMessage `json:"event"`
+}
+
+// Item returns the printed form of rec; unless reveal, a PIN code in the
+// payload is redacted.
+func Item(rec store.Record, reveal bool) EventItem {
+	raw := rec.Event.Raw
+	if !reveal {
+		raw = domain.RedactPayload(raw)
+	}
+	return EventItem{Seq: rec.Seq, ReceivedAt: domain.Time(rec.ReceivedAt), Source: rec.Source, Event: raw}
+}
+
+// Items converts records with Item.
+func Items(recs []store.Record, reveal bool) []EventItem {
+	out := make([]EventItem, len(recs))
+	for i, rec := range recs {
+		out[i] = Item(rec, reveal)
+	}
+	return out
+}

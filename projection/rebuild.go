@@ -1,0 +1,500 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// liveTables are the read-model tables, as rebuild drops and renames them.
+var liveTables = []string{"access_methods", "access_method_grants", "access_method_keys", "access_grants"}
+
+// rebuildChunk is the number of rows a rebuild writes per write transaction:
+// small enough that appends interleave with the rebuild.
+const rebuildChunk = 2000
+
+// Stats describes a rebuild or a verification.
+type Stats struct {
+	Seq     int64 // last seq folded
+	Events  int64 // events in the log up to Seq
+	Methods int64 // access methods
+	Grants  int64 // grants
+}
+
+// Progress is told how many of total rows a long operation has processed.
+type Progress func(done, total int64)
+
+// Rebuild folds the whole log into new tables while the live ones keep
+// serving (reads and appends go on), then, holding the writer, folds the
+// events appended meanwhile into the new tables and swaps them in with one
+// short transaction.
+func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, error) {
+	var stats Stats
+	gen, err := p.meta(ctx, p.db.Reader(), "generation")
+	if err != nil {
+		return stats, err
+	}
+	gen++
+	suffix := generationSuffix(gen)
+	t := newTables(suffix)
+	if err := p.createTables(ctx, suffix); err != nil {
+		return stats, err
+	}
+
+	// Fold the log as of one snapshot into the new tables.
+	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	defer snap.Rollback()
+	if err := snap.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	w := &chunkWriter{p: p, t: t}
+	prog, err := newRowProgress(ctx, snap, progress)
+	if err != nil {
+		return stats, err
+	}
+	stats.Methods, err = foldMethods(ctx, snap, prog, func(stream int64, s *domain.AccessMethod) error {
+		return w.add(ctx, func(a *applier) error { return a.saveMethod(ctx, stream, s, false) })
+	})
+	if err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	stats.Grants, err = foldGrants(ctx, snap, prog, func(stream int64, g *domain.AccessGrant) error {
+		return w.add(ctx, func(a *applier) error { return a.saveGrant(ctx, stream, g) })
+	})
+	if err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	if err := w.flush(ctx); err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	snap.Rollback()
+
+	// Catch up with what was appended meanwhile and swap, holding the writer.
+	err = p.db.Update(ctx, func(tx *store.Tx) error {
+		tail, err := tailRecords(ctx, tx, stats.Seq)
+		if err != nil {
+			return err
+		}
+		if err := newApplier(tx, t).apply(ctx, tail); err != nil {
+			return err
+		}
+		if n := len(tail); n > 0 {
+			stats.Seq = tail[n-1].Seq
+			stats.Events += int64(n)
+		}
+		for _, name := range liveTables {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+name+suffix+` RENAME TO `+name); err != nil {
+				return err
+			}
+		}
+		for k, v := range map[string]int64{"generation": gen, "schema_version": SchemaVersion, "checkpoint": stats.Seq} {
+			if err := setMeta(ctx, tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return stats, fmt.Errorf("rebuild: swap: %w", err)
+	}
+	return stats, nil
+}
+
+// createTables creates an empty set of read-model tables named with suffix,
+// dropping leftovers of an interrupted rebuild.
+func (p *Projection) createTables(ctx context.Context, suffix string) error {
+	ddl := strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL)
+	err := p.db.Update(ctx, func(tx *store.Tx) error {
+		for _, name := range liveTables {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name+suffix); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, ddl)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild: create tables: %w", err)
+	}
+	return nil
+}
+
+// chunkWriter writes rebuilt rows in short write transactions.
+type chunkWriter struct {
+	p       *Projection
+	t       *tables
+	pending []func(*applier) error
+}
+
+func (w *chunkWriter) add(ctx context.Context, fn func(*applier) error) error {
+	w.pending = append(w.pending, fn)
+	if len(w.pending) >= rebuildChunk {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *chunkWriter) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	err := w.p.db.Update(ctx, func(tx *store.Tx) error {
+		a := newApplier(tx, w.t)
+		defer a.close()
+		for _, fn := range w.pending {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	w.pending = w.pending[:0]
+	return err
+}
+
+func (a *applier) saveGrant(ctx context.Context, stream int64, g *domain.AccessGrant) error {
+	b, err := encodeGrant(g)
+	if err != nil {
+		return err
+	}
+	return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b)
+}
+
+func tailRecords(ctx context.Context, q store.Querier, after int64) ([]store.Record, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+store.RecordColumns("")+` FROM events WHERE seq > ? ORDER BY seq`, after)
+	if err != nil {
+		return nil, fmt.Errorf("read tail: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Record
+	for rows.Next() {
+		rec, err := store.ScanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read tail: %w", err)
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// rowProgress counts rows scanned by foldMethods and foldGrants.
+type rowProgress struct {
+	fn          Progress
+	done, total int64
+}
+
+func newRowProgress(ctx context.Context, q queryRower, fn Progress) (*rowProgress, error) {
+	rp := &rowProgress{fn: fn}
+	if fn == nil {
+		return rp, nil
+	}
+	err := q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL)
+		+ (SELECT count(*) FROM event_grants)`).Scan(&rp.total)
+	return rp, err
+}
+
+func (rp *rowProgress) step() {
+	rp.done++
+	if rp.fn != nil && (rp.done%4096 == 0 || rp.done == rp.total) {
+		rp.fn(rp.done, rp.total)
+	}
+}
+
+// foldMethods folds every access method from the log, as q sees it, in
+// stream order, calling fn with each state. It returns the number of methods.
+func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT method_stream, `+store.RecordColumns("")+` FROM events
+		WHERE method_stream IS NOT NULL ORDER BY method_stream, occurred_at, created_at, event_id`)
+	if err != nil {
+		return 0, fmt.Errorf("scan method events: %w", err)
+	}
+	defer rows.Close()
+	var (
+		n       int64
+		current int64 = -1
+		state   *domain.AccessMethod
+	)
+	emit := func() error {
+		if state == nil {
+			return nil
+		}
+		n++
+		return fn(current, state)
+	}
+	for rows.Next() {
+		var stream int64
+		rec, err := store.ScanRecord(prefixed{rows, &stream})
+		if err != nil {
+			return n, fmt.Errorf("scan method events: %w", err)
+		}
+		prog.step()
+		if stream != current {
+			if err := emit(); err != nil {
+				return n, err
+			}
+			current, state = stream, nil
+		}
+		e := rec.Event
+		if !domain.Folds(e.Type) {
+			continue
+		}
+		if state == nil {
+			state = domain.NewAccessMethod(e.AccessMethodID, e.WorkspaceID)
+		}
+		state.Apply(e)
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("scan method events: %w", err)
+	}
+	return n, emit()
+}
+
+// foldGrants folds every grant summary from the log, in stream order.
+func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT g.grant_stream, `+store.RecordColumns("e.")+`
+		FROM event_grants g JOIN events e ON e.seq = g.seq
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`)
+	if err != nil {
+		return 0, fmt.Errorf("scan grant events: %w", err)
+	}
+	defer rows.Close()
+	var (
+		n       int64
+		current int64 = -1
+		state   *domain.AccessGrant
+	)
+	emit := func() error {
+		if state == nil {
+			return nil
+		}
+		n++
+		return fn(current, state)
+	}
+	for rows.Next() {
+		var stream int64
+		rec, err := store.ScanRecord(prefixed{rows, &stream})
+		if err != nil {
+			return n, fmt.Errorf("scan grant events: %w", err)
+		}
+		prog.step()
+		if stream != current {
+			if err := emit(); err != nil {
+				return n, err
+			}
+			current = stream
+			id, err := grantID(ctx, q, stream)
+			if err != nil {
+				return n, err
+			}
+			state = domain.NewAccessGrant(id)
+		}
+		state.Apply(rec.Event)
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("scan grant events: %w", err)
+	}
+	return n, emit()
+}
+
+func grantID(ctx context.Context, q store.Querier, stream int64) (domain.ID, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM event_streams WHERE stream = ?`, stream)
+	if err != nil {
+		return domain.ID{}, fmt.Errorf("read grant stream: %w", err)
+	}
+	defer rows.Close()
+	var b []byte
+	if rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return domain.ID{}, err
+		}
+	}
+	id, ok := domain.IDFromBytes(b)
+	if !ok {
+		return id, fmt.Errorf("grant stream %d has no id", stream)
+	}
+	return id, rows.Err()
+}
+
+// prefixed scans one leading column into first, then the record columns.
+type prefixed struct {
+	rows  *sql.Rows
+	first *int64
+}
+
+func (p prefixed) Scan(dest ...any) error {
+	return p.rows.Scan(append([]any{p.first}, dest...)...)
+}
+
+// Verify folds the whole log again, in memory and as of one snapshot, and
+// compares the result with the live read model. It returns the differences
+// (at most max), empty when the projection matches the log.
+func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, error) {
+	var stats Stats
+	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	defer snap.Rollback()
+	if err := snap.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	var diffs []string
+	diff := func(format string, args ...any) {
+		if len(diffs) < max {
+			diffs = append(diffs, fmt.Sprintf(format, args...))
+		}
+	}
+	if cp, err := p.meta(ctx, snap, "checkpoint"); err != nil {
+		return stats, nil, err
+	} else if cp != stats.Seq {
+		diff("checkpoint: projection at seq %d, log head at seq %d", cp, stats.Seq)
+	}
+	prog := &rowProgress{}
+
+	// Methods: expected rows come from the fold, actual ones from the table,
+	// both in stream order.
+	live, err := newLiveRows(ctx, snap, `SELECT m.stream, m.state,
+		(SELECT json_group_array(lower(hex(access_grant_id)) ORDER BY access_grant_id)
+			FROM access_method_grants WHERE access_method_id = m.access_method_id),
+		(SELECT json_group_array(access_grant_key ORDER BY access_grant_key)
+			FROM access_method_keys WHERE access_method_id = m.access_method_id)
+		FROM access_methods m ORDER BY m.stream`)
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	stats.Methods, err = foldMethods(ctx, snap, prog, func(stream int64, s *domain.AccessMethod) error {
+		want, err := methodLine(s)
+		if err != nil {
+			return err
+		}
+		return live.match(stream, want, "access method "+s.AccessMethodID.String(), diff)
+	})
+	if err == nil {
+		err = live.rest("access method", diff)
+	}
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+
+	liveGrants, err := newLiveRows(ctx, snap, `SELECT stream, state, '', '' FROM access_grants ORDER BY stream`)
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	stats.Grants, err = foldGrants(ctx, snap, prog, func(stream int64, g *domain.AccessGrant) error {
+		want, err := encodeGrant(g)
+		if err != nil {
+			return err
+		}
+		return liveGrants.match(stream, string(want)+"\t\t", "access grant "+g.AccessGrantID.String(), diff)
+	})
+	if err == nil {
+		err = liveGrants.rest("access grant", diff)
+	}
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	return stats, diffs, nil
+}
+
+// methodLine is the expected live row of a method: state, grant links, key links.
+func methodLine(s *domain.AccessMethod) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(s.AccessGrantIDs))
+	for i, id := range s.AccessGrantIDs {
+		ids[i] = strings.ReplaceAll(id.String(), "-", "")
+	}
+	g, _ := json.Marshal(ids)
+	k, _ := json.Marshal(s.AccessGrantKeys)
+	return string(b) + "\t" + string(g) + "\t" + string(k), nil
+}
+
+// remarshal re-encodes a JSON string array as encoding/json does, so arrays
+// built by SQLite compare byte for byte with Go's.
+func remarshal(s string) string {
+	if s == "" {
+		return ""
+	}
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return s
+	}
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// liveRows walks rows of (stream, state, grants, keys) alongside a fold.
+type liveRows struct {
+	rows   *sql.Rows
+	ok     bool
+	stream int64
+	line   string
+	err    error
+}
+
+func newLiveRows(ctx context.Context, q store.Querier, query string) (*liveRows, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	l := &liveRows{rows: rows}
+	l.next()
+	return l, l.err
+}
+
+func (l *liveRows) next() {
+	l.ok = l.rows.Next()
+	if !l.ok {
+		l.err = l.rows.Err()
+		l.rows.Close()
+		return
+	}
+	var state []byte
+	var grants, keys string
+	l.err = l.rows.Scan(&l.stream, &state, &grants, &keys)
+	l.line = string(state) + "\t" + remarshal(grants) + "\t" + remarshal(keys)
+}
+
+// match compares the expected row of stream with the live rows.
+func (l *liveRows) match(stream int64, want, what string, diff func(string, ...any)) error {
+	for l.ok && l.stream < stream {
+		diff("%s: live row (stream %d) that the log does not produce", "projection", l.stream)
+		l.next()
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if !l.ok || l.stream != stream {
+		diff("%s: missing from the projection", what)
+		return nil
+	}
+	if l.line != want {
+		diff("%s: projection has %s, the log gives %s", what, l.line, want)
+	}
+	l.next()
+	return l.err
+}
+
+func (l *liveRows) rest(what string, diff func(string, ...any)) error {
+	for l.ok {
+		diff("%s row (stream %d) that the log does not produce", what, l.stream)
+		l.next()
+	}
+	return l.err
+}

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+// Stream kinds.
+const (
+	KindMethod = "access_method"
+	KindGrant  = "access_grant"
+)
+
+type streamKey struct {
+	kind string
+	id   domain.ID
+}
+
+// Stream returns the stream number of an access method or grant, creating it
+// on first sight.
+func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, error) {
+	k := streamKey{kind, id}
+	if n, ok := tx.streams[k]; ok {
+		return n, nil
+	}
+	var n int64
+	err := tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		var res sql.Result
+		res, err = tx.ExecContext(ctx, `INSERT INTO event_streams (kind, id) VALUES (?, ?)`, kind, id[:])
+		if err == nil {
+			n, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
+	}
+	if tx.streams == nil {
+		tx.streams = make(map[streamKey]int64)
+	}
+	tx.streams[k] = n
+	return n, nil
+}
+
+// LookupStream returns the stream number of an access method or grant
+// through q. Errors: not_found.
+func LookupStream(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, kind string, id domain.ID) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound(kind, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
+	}
+	return n, nil
+}
