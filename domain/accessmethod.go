@@ -315,7 +315,7 @@ func addNotice[N notice](list []N, code string, at Time) []N {
 }
 
 func removeNotice[N notice](list []N, code string) []N {
-	out := list[:0]
+	out := make([]N, 0, len(list))
 	for _, n := range list {
 		if Notice(n).Code != code {
 			out = append(out, n)

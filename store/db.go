@@ -40,6 +40,10 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	mu    sync.Mutex // serialises write transactions in this process
+
+	// streams caches committed stream numbers (event_streams is
+	// append-only, so a committed number never changes); guarded by mu.
+	streams map[streamKey]int64
 }
 
 // Open opens (creating if needed) the database at path, sets WAL, a busy
@@ -109,9 +113,9 @@ func (db *DB) Close() error {
 // that is updated in the same transaction).
 type Tx struct {
 	*sql.Tx
-	insertEvent *sql.Stmt
-	insertGrant *sql.Stmt
-	streams     map[streamKey]int64 // stream numbers seen in this transaction
+	db      *DB
+	stmts   map[string]*sql.Stmt // prepared once per transaction
+	streams map[streamKey]int64  // stream numbers created in this transaction
 }
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE on the single
@@ -123,7 +127,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx}
+	tx := &Tx{Tx: sqlTx, db: db}
 	defer tx.close()
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
@@ -132,14 +136,13 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.rememberStreams(tx.streams)
 	return nil
 }
 
 func (tx *Tx) close() {
-	for _, s := range []*sql.Stmt{tx.insertEvent, tx.insertGrant} {
-		if s != nil {
-			s.Close()
-		}
+	for _, s := range tx.stmts {
+		s.Close()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/amtrack/amtrack/domain"
@@ -74,115 +75,190 @@ func (db *DB) Append(ctx context.Context, batch []Pending, apply ApplyFunc) ([]O
 
 // Append appends events inside tx; see DB.Append.
 func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record, error) {
-	if err := tx.prepare(ctx); err != nil {
+	stored, err := tx.storedIDs(ctx, batch)
+	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&head); err != nil {
+		return nil, nil, fmt.Errorf("read log head: %w", err)
+	}
+	now := time.Now().UnixNano()
 	outcomes := make([]Outcome, len(batch))
 	appended := make([]Record, 0, len(batch))
+	first := make(map[domain.ID]int, len(batch)) // event id -> index in appended
 	for i, p := range batch {
-		received := p.ReceivedAt
-		if received.IsZero() {
-			received = now
-		}
-		rec := Record{ReceivedAt: received.UnixNano(), Source: p.Source, MessageID: p.MessageID, Event: p.Event}
-		seq, ok, err := tx.insert(ctx, &rec)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ok {
-			rec.Seq = seq
-			outcomes[i] = Outcome{Seq: seq}
-			appended = append(appended, rec)
+		e := p.Event
+		if _, ok := stored[e.ID]; ok {
+			if outcomes[i], err = tx.compareStored(ctx, e); err != nil {
+				return nil, nil, err
+			}
 			continue
 		}
-		outcomes[i], err = tx.compareStored(ctx, p.Event)
-		if err != nil {
-			return nil, nil, err
+		if j, ok := first[e.ID]; ok { // a second copy within the batch
+			outcomes[i] = compare(appended[j].Seq, appended[j].Event.Raw, e)
+			continue
 		}
+		received := now
+		if !p.ReceivedAt.IsZero() {
+			received = p.ReceivedAt.UnixNano()
+		}
+		head++
+		first[e.ID] = len(appended)
+		appended = append(appended, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: e})
+		outcomes[i] = Outcome{Seq: head}
+	}
+	if err := tx.insert(ctx, appended); err != nil {
+		return nil, nil, err
 	}
 	return outcomes, appended, nil
 }
 
-func (tx *Tx) prepare(ctx context.Context) error {
-	if tx.insertEvent != nil {
+// storedIDs returns which of the batch's event ids are already in the log.
+func (tx *Tx) storedIDs(ctx context.Context, batch []Pending) (map[domain.ID]struct{}, error) {
+	const chunk = 500
+	stored := map[domain.ID]struct{}{}
+	args := make([]any, 0, chunk)
+	for start := 0; start < len(batch); start += chunk {
+		end := min(start+chunk, len(batch))
+		args = args[:0]
+		for _, p := range batch[start:end] {
+			args = append(args, p.Event.ID[:])
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT event_id FROM events WHERE event_id IN (`+placeholders(1, len(args))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up event ids: %w", err)
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up event ids: %w", err)
+			}
+			id, _ := domain.IDFromBytes(b)
+			stored[id] = struct{}{}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up event ids: %w", err)
+		}
+	}
+	return stored, nil
+}
+
+// placeholders returns "(?, ?), (?, ?)" for rows of cols columns, or
+// "?, ?" for one column.
+func placeholders(cols, rows int) string {
+	one := "?" + strings.Repeat(", ?", cols-1)
+	if cols == 1 {
+		return one + strings.Repeat(", ?", rows-1)
+	}
+	return "(" + one + ")" + strings.Repeat(", ("+one+")", rows-1)
+}
+
+const (
+	eventColumns = `seq, event_id, event_type, workspace_id, occurred_at, created_at, access_method_id,
+		method_stream, access_grant_id, access_grant_ids, access_grant_keys, code, is_backup_code,
+		access_grant_key, starts_at, ends_at, received_at, source, message_id, payload`
+	nEventColumns = 20
+	// insertRows is the number of rows per multi-row INSERT: fewer statements
+	// and cgo calls per event.
+	insertRows = 32
+)
+
+// insert writes new records (their seq already assigned) and their grant
+// links with multi-row INSERTs.
+func (tx *Tx) insert(ctx context.Context, recs []Record) error {
+	var links []any
+	rows := make([]any, 0, insertRows*nEventColumns)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		n := len(rows) / nEventColumns
+		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + placeholders(nEventColumns, n)
+		if _, err := tx.execCached(ctx, q, rows...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		rows = rows[:0]
 		return nil
 	}
-	var err error
-	tx.insertEvent, err = tx.PrepareContext(ctx, `INSERT INTO events (event_id, event_type, workspace_id,
-		occurred_at, created_at, access_method_id, method_stream, access_grant_id, access_grant_ids,
-		access_grant_keys, code, is_backup_code, access_grant_key, starts_at, ends_at, received_at, source,
-		message_id, payload)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (event_id) DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+	for i := range recs {
+		rec := &recs[i]
+		e := rec.Event
+		var methodID, methodStream, grantID, grantIDs, keys, isBackup, messageID any
+		if e.IsMethodEvent() {
+			n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
+			if err != nil {
+				return err
+			}
+			methodID, methodStream = e.AccessMethodID[:], n
+			if len(e.AccessGrantIDs) > 0 {
+				grantIDs = packIDs(e.AccessGrantIDs)
+			}
+			if len(e.AccessGrantKeys) > 0 {
+				b, err := json.Marshal(e.AccessGrantKeys)
+				if err != nil {
+					return fmt.Errorf("encode access_grant_keys: %w", err)
+				}
+				keys = string(b)
+			}
+		}
+		if e.IsGrantEvent() {
+			grantID = e.AccessGrantID[:]
+		}
+		if e.IsBackupCode != nil {
+			isBackup = *e.IsBackupCode
+		}
+		if rec.MessageID != "" {
+			messageID = rec.MessageID
+		}
+		rows = append(rows, rec.Seq, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt, methodID,
+			methodStream, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
+			rec.ReceivedAt, rec.Source, messageID, e.Raw)
+		for _, g := range e.GrantIDs() {
+			n, err := tx.Stream(ctx, KindGrant, g)
+			if err != nil {
+				return err
+			}
+			links = append(links, n, e.OccurredAt, e.CreatedAt, e.ID[:], rec.Seq)
+		}
+		if len(rows) == cap(rows) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-	tx.insertGrant, err = tx.PrepareContext(ctx, `INSERT INTO event_grants
-		(grant_stream, occurred_at, created_at, event_id, seq) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
+	if err := flush(); err != nil {
+		return err
+	}
+	// Links go after their events (foreign key on seq).
+	const linkCols = 5
+	for start := 0; start < len(links); start += insertRows * linkCols {
+		chunk := links[start:min(start+insertRows*linkCols, len(links))]
+		q := `INSERT INTO event_grants (grant_stream, occurred_at, created_at, event_id, seq) VALUES ` +
+			placeholders(linkCols, len(chunk)/linkCols) + ` ON CONFLICT DO NOTHING`
+		if _, err := tx.execCached(ctx, q, chunk...); err != nil {
+			return fmt.Errorf("link events to grants: %w", err)
+		}
 	}
 	return nil
 }
 
-// insert inserts one event and its grant links; ok is false when an event
-// with its id is already stored.
-func (tx *Tx) insert(ctx context.Context, rec *Record) (int64, bool, error) {
-	e := rec.Event
-	var methodID, methodStream, grantID, grantIDs, keys, isBackup any
-	if e.IsMethodEvent() {
-		methodID = e.AccessMethodID[:]
-		n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
-		if err != nil {
-			return 0, false, err
+// execCached runs q with a statement prepared once per transaction.
+func (tx *Tx) execCached(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, ok := tx.stmts[q]
+	if !ok {
+		var err error
+		if st, err = tx.PrepareContext(ctx, q); err != nil {
+			return nil, err
 		}
-		methodStream = n
-		if len(e.AccessGrantIDs) > 0 {
-			grantIDs = packIDs(e.AccessGrantIDs)
+		if tx.stmts == nil {
+			tx.stmts = map[string]*sql.Stmt{}
 		}
-		if len(e.AccessGrantKeys) > 0 {
-			b, err := json.Marshal(e.AccessGrantKeys)
-			if err != nil {
-				return 0, false, fmt.Errorf("encode access_grant_keys: %w", err)
-			}
-			keys = string(b)
-		}
+		tx.stmts[q] = st
 	}
-	if e.IsGrantEvent() {
-		grantID = e.AccessGrantID[:]
-	}
-	if e.IsBackupCode != nil {
-		isBackup = *e.IsBackupCode
-	}
-	var messageID any
-	if rec.MessageID != "" {
-		messageID = rec.MessageID
-	}
-	res, err := tx.insertEvent.ExecContext(ctx, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt,
-		methodID, methodStream, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
-		rec.ReceivedAt, rec.Source, messageID, e.Raw)
-	if err != nil {
-		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return 0, false, err
-	}
-	seq, err := res.LastInsertId()
-	if err != nil {
-		return 0, false, fmt.Errorf("insert event %s: %w", e.ID, err)
-	}
-	for _, g := range e.GrantIDs() {
-		n, err := tx.Stream(ctx, KindGrant, g)
-		if err != nil {
-			return 0, false, err
-		}
-		if _, err := tx.insertGrant.ExecContext(ctx, n, e.OccurredAt, e.CreatedAt, e.ID[:], seq); err != nil {
-			return 0, false, fmt.Errorf("link event %s to grant %s: %w", e.ID, g, err)
-		}
-	}
-	return seq, true, nil
+	return st.ExecContext(ctx, args...)
 }
 
 // compareStored decides between duplicate and conflict for an event whose
@@ -194,11 +270,16 @@ func (tx *Tx) compareStored(ctx context.Context, e *domain.Event) (Outcome, erro
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read event %s: %w", e.ID, err)
 	}
+	return compare(seq, payload, e), nil
+}
+
+// compare is the outcome of e against the stored payload with e's id.
+func compare(seq int64, payload []byte, e *domain.Event) Outcome {
 	if domain.SameJSON(payload, e.Raw) {
-		return Outcome{Seq: seq, Duplicate: true}, nil
+		return Outcome{Seq: seq, Duplicate: true}
 	}
 	return Outcome{Seq: seq, Err: &domain.Error{Code: domain.EConflict, Field: "event_id", EventType: e.Type,
-		Message: fmt.Sprintf("event %s is already stored (seq %d) with a different body; the stored event is kept", e.ID, seq)}}, nil
+		Message: fmt.Sprintf("event %s is already stored (seq %d) with a different body; the stored event is kept", e.ID, seq)}}
 }
 
 func packIDs(ids []domain.ID) []byte {

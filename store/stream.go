@@ -24,6 +24,9 @@ type streamKey struct {
 // on first sight.
 func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, error) {
 	k := streamKey{kind, id}
+	if n, ok := tx.db.streams[k]; ok {
+		return n, nil
+	}
 	if n, ok := tx.streams[k]; ok {
 		return n, nil
 	}
@@ -44,6 +47,23 @@ func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, err
 	}
 	tx.streams[k] = n
 	return n, nil
+}
+
+// maxCachedStreams bounds the stream cache; past it the cache starts over.
+const maxCachedStreams = 1 << 20
+
+// rememberStreams adds the streams of a committed transaction to the cache.
+// The caller holds db.mu.
+func (db *DB) rememberStreams(m map[streamKey]int64) {
+	if len(m) == 0 {
+		return
+	}
+	if db.streams == nil || len(db.streams)+len(m) > maxCachedStreams {
+		db.streams = make(map[streamKey]int64, len(m))
+	}
+	for k, v := range m {
+		db.streams[k] = v
+	}
 }
 
 // LookupStream returns the stream number of an access method or grant

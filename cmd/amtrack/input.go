@@ -25,7 +25,10 @@ type item struct {
 // event, or each unreadable line, goes to emit with its line number. A line
 // or element over domain.MaxEventSize is reported and skipped.
 func readItems(r io.Reader, emit func(item) error) error {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br := bufio.NewReaderSize(r, domain.MaxEventSize+4096)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xEF\xBB\xBF")) {
+		br.Discard(3)
+	}
 	first, err := peekNonSpace(br)
 	if err == io.EOF {
 		return nil
@@ -36,23 +39,24 @@ func readItems(r io.Reader, emit func(item) error) error {
 	if first == '[' {
 		return readDocument(br, true, emit)
 	}
-	lr := &lineReader{br: br}
-	if first != '{' {
-		return readLines(lr, 0, emit)
+	if first == '{' && spansLines(br) {
+		return readDocument(br, false, emit)
 	}
-	// An object: JSON Lines if the first line holds a whole value, else a
-	// single object spread over lines.
-	line, tooLong, err := lr.next()
-	if err != nil && err != io.EOF {
-		return err
+	return readLines(&lineReader{br: br}, 0, emit)
+}
+
+// spansLines reports whether the input starts with one JSON value written
+// over several lines (a pretty-printed object) rather than JSON Lines. It
+// only peeks: a first value that does not decode means JSON Lines, where a
+// bad line is reported and the next lines still count.
+func spansLines(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Size())
+	dec := json.NewDecoder(bytes.NewReader(buf))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		return false
 	}
-	if tooLong || json.Valid(line) {
-		if err := emitLine(emit, 1, line, tooLong); err != nil {
-			return err
-		}
-		return readLines(lr, 1, emit)
-	}
-	return readDocument(io.MultiReader(bytes.NewReader(line), bytes.NewReader([]byte{'\n'}), br), false, emit)
+	return bytes.ContainsRune(v, '\n')
 }
 
 func peekNonSpace(br *bufio.Reader) (byte, error) {
@@ -62,10 +66,7 @@ func peekNonSpace(br *bufio.Reader) (byte, error) {
 			return 0, err
 		}
 		c := b[i-1]
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF && c != 0xBB && c != 0xBF {
-			return c, nil
-		}
-		if i == br.Size() {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
 			return c, nil
 		}
 	}

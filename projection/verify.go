@@ -1,0 +1,259 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// Verify folds the whole log again, in memory and as of one snapshot, and
+// compares the result with the live read model, column by column. It returns
+// the differences (at most max), empty when the projection matches the log.
+// PIN codes never appear in the differences.
+func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, error) {
+	var stats Stats
+	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	defer snap.Rollback()
+	if err := snap.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	var diffs []string
+	diff := func(format string, args ...any) {
+		if len(diffs) < max {
+			diffs = append(diffs, fmt.Sprintf(format, args...))
+		}
+	}
+	if cp, err := p.meta(ctx, snap, "checkpoint"); err != nil {
+		return stats, nil, err
+	} else if cp != stats.Seq {
+		diff("checkpoint: projection at seq %d, log head at seq %d", cp, stats.Seq)
+	}
+	prog := &rowProgress{}
+
+	// Expected rows come from the fold, live ones from the tables, both in
+	// stream order.
+	methods, err := newLiveRows(ctx, snap, "access method", `SELECT m.stream, m.access_method_id, m.workspace_id,
+		m.status, m.mode, m.is_issued, m.last_occurred_at, m.last_created_at, m.last_event_id,
+		(SELECT json_group_array(lower(hex(access_grant_id)) ORDER BY access_grant_id)
+			FROM access_method_grants WHERE access_method_id = m.access_method_id),
+		(SELECT json_group_array(access_grant_key ORDER BY access_grant_key)
+			FROM access_method_keys WHERE access_method_id = m.access_method_id),
+		m.state
+		FROM access_methods m ORDER BY m.stream`)
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	stats.Methods, err = foldMethods(ctx, snap, prog, func(stream int64, s *domain.AccessMethod) error {
+		want, err := methodRow(s)
+		if err != nil {
+			return err
+		}
+		return methods.match(stream, want, s.AccessMethodID.String(), diff)
+	})
+	if err == nil {
+		err = methods.rest(diff)
+	}
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+
+	grants, err := newLiveRows(ctx, snap, "access grant", `SELECT stream, access_grant_id, state FROM access_grants ORDER BY stream`)
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	stats.Grants, err = foldGrants(ctx, snap, prog, func(stream int64, g *domain.AccessGrant) error {
+		b, err := encodeGrant(g)
+		if err != nil {
+			return err
+		}
+		return grants.match(stream, []string{hex.EncodeToString(g.AccessGrantID[:]), string(b)}, g.AccessGrantID.String(), diff)
+	})
+	if err == nil {
+		err = grants.rest(diff)
+	}
+	if err != nil {
+		return stats, nil, fmt.Errorf("verify: %w", err)
+	}
+	return stats, diffs, nil
+}
+
+// methodColumns names the columns of a method row as verify compares them;
+// the last one is the state JSON, compared field by field.
+var methodColumns = []string{"access_method_id", "workspace_id", "status", "mode", "is_issued",
+	"last_occurred_at", "last_created_at", "last_event_id", "grant links", "key links", "state"}
+
+var grantColumns = []string{"access_grant_id", "state"}
+
+// methodRow is the row the live tables should hold for s.
+func methodRow(s *domain.AccessMethod) ([]string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(s.AccessGrantIDs))
+	for i, id := range s.AccessGrantIDs {
+		ids[i] = hex.EncodeToString(id[:])
+	}
+	g, _ := json.Marshal(ids)
+	k, _ := json.Marshal(s.AccessGrantKeys)
+	mode := ""
+	if s.Mode != nil {
+		mode = *s.Mode
+	}
+	return []string{hex.EncodeToString(s.AccessMethodID[:]), hex.EncodeToString(s.WorkspaceID[:]), s.Status, mode,
+		strconv.FormatBool(s.IsIssued), strconv.FormatInt(s.LastKey.OccurredAt, 10), strconv.FormatInt(s.LastKey.CreatedAt, 10),
+		hex.EncodeToString(s.LastKey.EventID[:]), string(g), string(k), string(b)}, nil
+}
+
+// liveRows walks live rows alongside a fold in stream order.
+type liveRows struct {
+	what    string
+	columns []string
+	rows    *sql.Rows
+	ok      bool
+	stream  int64
+	values  []string
+	err     error
+}
+
+func newLiveRows(ctx context.Context, q store.Querier, what, query string) (*liveRows, error) {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	cols := methodColumns
+	if what == "access grant" {
+		cols = grantColumns
+	}
+	l := &liveRows{what: what, columns: cols, rows: rows}
+	l.next()
+	return l, l.err
+}
+
+func (l *liveRows) next() {
+	l.ok = l.rows.Next()
+	if !l.ok {
+		l.err = l.rows.Err()
+		l.rows.Close()
+		return
+	}
+	raw := make([]any, len(l.columns)+1)
+	raw[0] = &l.stream
+	vals := make([]sql.RawBytes, len(l.columns))
+	for i := range vals {
+		raw[i+1] = &vals[i]
+	}
+	if l.err = l.rows.Scan(raw...); l.err != nil {
+		return
+	}
+	l.values = make([]string, len(vals))
+	for i, v := range vals {
+		switch name := l.columns[i]; {
+		case name == "access_method_id" || name == "workspace_id" || name == "last_event_id" || name == "access_grant_id":
+			l.values[i] = hex.EncodeToString(v)
+		case name == "is_issued":
+			l.values[i] = strconv.FormatBool(string(v) == "1")
+		case name == "grant links" || name == "key links":
+			l.values[i] = remarshal(string(v))
+		default:
+			l.values[i] = string(v)
+		}
+	}
+}
+
+// match compares the expected row of stream with the live rows.
+func (l *liveRows) match(stream int64, want []string, id string, diff func(string, ...any)) error {
+	for l.ok && l.stream < stream {
+		diff("%s row (stream %d) that the log does not produce", l.what, l.stream)
+		l.next()
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if !l.ok || l.stream != stream {
+		diff("%s %s: missing from the projection", l.what, id)
+		return nil
+	}
+	for i, name := range l.columns {
+		if l.values[i] == want[i] {
+			continue
+		}
+		if name == "state" {
+			for _, f := range stateDiff(l.values[i], want[i]) {
+				diff("%s %s: state.%s", l.what, id, f)
+			}
+			continue
+		}
+		diff("%s %s: %s: projection has %s, the log gives %s", l.what, id, name, l.values[i], want[i])
+	}
+	l.next()
+	return l.err
+}
+
+func (l *liveRows) rest(diff func(string, ...any)) error {
+	for l.ok {
+		diff("%s row (stream %d) that the log does not produce", l.what, l.stream)
+		l.next()
+	}
+	return l.err
+}
+
+// stateDiff lists the top-level fields in which two state JSONs differ, with
+// both values, except a PIN code's.
+func stateDiff(got, want string) []string {
+	var g, w map[string]json.RawMessage
+	if json.Unmarshal([]byte(got), &g) != nil || json.Unmarshal([]byte(want), &w) != nil {
+		return []string{"is not valid JSON in the projection"}
+	}
+	keys := map[string]bool{}
+	for k := range g {
+		keys[k] = true
+	}
+	for k := range w {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		if string(g[k]) == string(w[k]) {
+			continue
+		}
+		if k == "code" {
+			out = append(out, k+": differs (value redacted)")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: projection has %s, the log gives %s", k, orMissing(g[k]), orMissing(w[k])))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orMissing(b json.RawMessage) string {
+	if b == nil {
+		return "nothing"
+	}
+	return string(b)
+}
+
+// remarshal re-encodes a JSON string array as encoding/json does, so arrays
+// built by SQLite compare byte for byte with Go's.
+func remarshal(s string) string {
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return s
+	}
+	if v == nil {
+		v = []string{}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
