@@ -395,7 +395,7 @@ func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.Access
 // methodEvents returns a method's events in fold order, only those with
 // occurred_at <= *asOf when asOf is not nil.
 func methodEvents(ctx context.Context, q store.Querier, stream int64, asOf *int64) ([]*domain.Event, error) {
-	query := `SELECT ` + store.RecordColumns("") + ` FROM events WHERE method_stream = ?`
+	query := `SELECT ` + store.FoldColumns("") + ` FROM events WHERE method_stream = ?`
 	args := []any{stream}
 	if asOf != nil {
 		query += ` AND occurred_at <= ?`
@@ -409,11 +409,11 @@ func methodEvents(ctx context.Context, q store.Querier, stream int64, asOf *int6
 	defer rows.Close()
 	var out []*domain.Event
 	for rows.Next() {
-		rec, err := store.ScanRecord(rows)
+		e, err := store.ScanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read method events: %w", err)
 		}
-		out = append(out, rec.Event)
+		out = append(out, e)
 	}
 	return out, rows.Err()
 }

@@ -15,7 +15,7 @@ var liveTables = []string{"access_methods", "access_method_grants", "access_meth
 
 // rebuildChunk is the number of rows a rebuild writes per write transaction:
 // small enough that appends interleave with the rebuild.
-const rebuildChunk = 2000
+const rebuildChunk = 10000
 
 // Stats describes a rebuild or a verification.
 type Stats struct {
@@ -213,7 +213,7 @@ func (rp *rowProgress) step() {
 // foldMethods folds every access method from the log, as q sees it, in
 // stream order, calling fn with each state. It returns the number of methods.
 func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT method_stream, `+store.RecordColumns("")+` FROM events
+	rows, err := q.QueryContext(ctx, `SELECT method_stream, `+store.FoldColumns("")+` FROM events
 		WHERE method_stream IS NOT NULL ORDER BY method_stream, occurred_at, created_at, event_id`)
 	if err != nil {
 		return 0, fmt.Errorf("scan method events: %w", err)
@@ -233,7 +233,7 @@ func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn fun
 	}
 	for rows.Next() {
 		var stream int64
-		rec, err := store.ScanRecord(prefixed{rows, &stream})
+		e, err := store.ScanEvent(rows, &stream)
 		if err != nil {
 			return n, fmt.Errorf("scan method events: %w", err)
 		}
@@ -244,7 +244,6 @@ func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn fun
 			}
 			current, state = stream, nil
 		}
-		e := rec.Event
 		if !domain.Folds(e.Type) {
 			continue
 		}
@@ -261,7 +260,7 @@ func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn fun
 
 // foldGrants folds every grant summary from the log, in stream order.
 func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT g.grant_stream, `+store.RecordColumns("e.")+`
+	rows, err := q.QueryContext(ctx, `SELECT g.grant_stream, `+store.FoldColumns("e.")+`
 		FROM event_grants g JOIN events e ON e.seq = g.seq
 		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`)
 	if err != nil {
@@ -282,7 +281,7 @@ func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func
 	}
 	for rows.Next() {
 		var stream int64
-		rec, err := store.ScanRecord(prefixed{rows, &stream})
+		e, err := store.ScanEvent(rows, &stream)
 		if err != nil {
 			return n, fmt.Errorf("scan grant events: %w", err)
 		}
@@ -298,7 +297,7 @@ func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func
 			}
 			state = domain.NewAccessGrant(id)
 		}
-		state.Apply(rec.Event)
+		state.Apply(e)
 	}
 	if err := rows.Err(); err != nil {
 		return n, fmt.Errorf("scan grant events: %w", err)
@@ -323,14 +322,4 @@ func grantID(ctx context.Context, q store.Querier, stream int64) (domain.ID, err
 		return id, fmt.Errorf("grant stream %d has no id", stream)
 	}
 	return id, rows.Err()
-}
-
-// prefixed scans one leading column into first, then the record columns.
-type prefixed struct {
-	rows  *sql.Rows
-	first *int64
-}
-
-func (p prefixed) Scan(dest ...any) error {
-	return p.rows.Scan(append([]any{p.first}, dest...)...)
 }

@@ -27,6 +27,8 @@ type Options struct {
 	// CacheMiB is the page cache of the writer connection (default 64): the
 	// log's random-key indexes stay in memory while they fit.
 	CacheMiB int
+	// PageSize is the page size of a new database file (default 4096).
+	PageSize int
 	// Synchronous is the writer's synchronous pragma (default FULL: an
 	// acknowledged append survives power loss).
 	Synchronous string
@@ -52,11 +54,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
+	if opts.PageSize == 0 {
+		opts.PageSize = 4096
+	}
 	if opts.Synchronous == "" {
 		opts.Synchronous = "FULL"
 	}
 	// recursive_triggers makes INSERT OR REPLACE fire the delete triggers too.
-	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL&_recursive_triggers=on"
+	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_recursive_triggers=on"
 	write, err := sql.Open("sqlite3", base+"&_txlock=immediate&_synchronous="+opts.Synchronous+
 		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
 	if err != nil {
@@ -67,9 +72,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 	db := &DB{path: path, write: write}
-	if err := write.PingContext(ctx); err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+	// The page size only takes effect on a new, empty file, before WAL mode
+	// (which is persistent, so readers open in WAL too).
+	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(opts.PageSize), "PRAGMA journal_mode = WAL", "PRAGMA wal_autocheckpoint = 16384"} {
+		if _, err := write.ExecContext(ctx, pragma); err != nil {
+			write.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
 	}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,28 +76,20 @@ func (db *DB) Append(ctx context.Context, batch []Pending, apply ApplyFunc) ([]O
 
 // Append appends events inside tx; see DB.Append.
 func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record, error) {
-	stored, err := tx.storedIDs(ctx, batch)
-	if err != nil {
-		return nil, nil, err
-	}
 	var head int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&head); err != nil {
 		return nil, nil, fmt.Errorf("read log head: %w", err)
 	}
+	// Candidates get the next seqs in arrival order; a second copy of an
+	// event within the batch waits for the first one's outcome.
 	now := time.Now().UnixNano()
-	outcomes := make([]Outcome, len(batch))
-	appended := make([]Record, 0, len(batch))
-	first := make(map[domain.ID]int, len(batch)) // event id -> index in appended
+	cands := make([]Record, 0, len(batch))
+	candOf := make([]int, len(batch)) // batch index -> candidate index
+	isCopy := make([]bool, len(batch))
+	first := make(map[domain.ID]int, len(batch))
 	for i, p := range batch {
-		e := p.Event
-		if _, ok := stored[e.ID]; ok {
-			if outcomes[i], err = tx.compareStored(ctx, e); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		if j, ok := first[e.ID]; ok { // a second copy within the batch
-			outcomes[i] = compare(appended[j].Seq, appended[j].Event.Raw, e)
+		if j, ok := first[p.Event.ID]; ok {
+			candOf[i], isCopy[i] = j, true
 			continue
 		}
 		received := now
@@ -104,46 +97,31 @@ func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record,
 			received = p.ReceivedAt.UnixNano()
 		}
 		head++
-		first[e.ID] = len(appended)
-		appended = append(appended, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: e})
-		outcomes[i] = Outcome{Seq: head}
+		first[p.Event.ID] = len(cands)
+		candOf[i] = len(cands)
+		cands = append(cands, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: p.Event})
 	}
-	if err := tx.insert(ctx, appended); err != nil {
+	inserted, err := tx.insert(ctx, cands)
+	if err != nil {
 		return nil, nil, err
 	}
-	return outcomes, appended, nil
-}
-
-// storedIDs returns which of the batch's event ids are already in the log.
-func (tx *Tx) storedIDs(ctx context.Context, batch []Pending) (map[domain.ID]struct{}, error) {
-	const chunk = 500
-	stored := map[domain.ID]struct{}{}
-	args := make([]any, 0, chunk)
-	for start := 0; start < len(batch); start += chunk {
-		end := min(start+chunk, len(batch))
-		args = args[:0]
-		for _, p := range batch[start:end] {
-			args = append(args, p.Event.ID[:])
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT event_id FROM events WHERE event_id IN (`+placeholders(1, len(args))+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("look up event ids: %w", err)
-		}
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("look up event ids: %w", err)
+	outcomes := make([]Outcome, len(batch))
+	appended := make([]Record, 0, len(cands))
+	for i, p := range batch {
+		c := &cands[candOf[i]]
+		switch {
+		case !inserted[candOf[i]]: // an event with this id was already stored
+			if outcomes[i], err = tx.compareStored(ctx, p.Event); err != nil {
+				return nil, nil, err
 			}
-			id, _ := domain.IDFromBytes(b)
-			stored[id] = struct{}{}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up event ids: %w", err)
+		case isCopy[i]:
+			outcomes[i] = compare(c.Seq, c.Event.Raw, p.Event)
+		default:
+			outcomes[i] = Outcome{Seq: c.Seq}
+			appended = append(appended, *c)
 		}
 	}
-	return stored, nil
+	return outcomes, appended, nil
 }
 
 // placeholders returns "(?, ?), (?, ?)" for rows of cols columns, or
@@ -166,21 +144,50 @@ const (
 	insertRows = 32
 )
 
-// insert writes new records (their seq already assigned) and their grant
-// links with multi-row INSERTs.
-func (tx *Tx) insert(ctx context.Context, recs []Record) error {
+// insert writes records (their seq already assigned) and their grant links
+// with multi-row INSERTs, and reports which were inserted: a record whose
+// event_id is already stored is skipped (its seq becomes a gap).
+func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
+	inserted := make([]bool, len(recs))
 	var links []any
 	rows := make([]any, 0, insertRows*nEventColumns)
-	flush := func() error {
+	chunkStart := 0
+	flush := func(end int) error {
 		if len(rows) == 0 {
 			return nil
 		}
 		n := len(rows) / nEventColumns
-		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + placeholders(nEventColumns, n)
-		if _, err := tx.execCached(ctx, q, rows...); err != nil {
+		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + placeholders(nEventColumns, n) +
+			` ON CONFLICT (event_id) DO NOTHING`
+		res, err := tx.execCached(ctx, q, rows...)
+		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		rows = rows[:0]
+		chunk, done := recs[chunkStart:end], inserted[chunkStart:end]
+		chunkStart = end
+		if got, err := res.RowsAffected(); err != nil || got < int64(n) {
+			if err := tx.markInserted(ctx, chunk, done); err != nil {
+				return err
+			}
+		} else {
+			for i := range done {
+				done[i] = true
+			}
+		}
+		for i := range chunk {
+			if !done[i] {
+				continue
+			}
+			e := chunk[i].Event
+			for _, g := range e.GrantIDs() {
+				gs, err := tx.Stream(ctx, KindGrant, g)
+				if err != nil {
+					return err
+				}
+				links = append(links, gs, e.OccurredAt, e.CreatedAt, e.ID[:], chunk[i].Seq)
+			}
+		}
 		return nil
 	}
 	for i := range recs {
@@ -190,7 +197,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) error {
 		if e.IsMethodEvent() {
 			n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			methodID, methodStream = e.AccessMethodID[:], n
 			if len(e.AccessGrantIDs) > 0 {
@@ -199,7 +206,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) error {
 			if len(e.AccessGrantKeys) > 0 {
 				b, err := json.Marshal(e.AccessGrantKeys)
 				if err != nil {
-					return fmt.Errorf("encode access_grant_keys: %w", err)
+					return nil, fmt.Errorf("encode access_grant_keys: %w", err)
 				}
 				keys = string(b)
 			}
@@ -216,21 +223,14 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) error {
 		rows = append(rows, rec.Seq, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt, methodID,
 			methodStream, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
 			rec.ReceivedAt, rec.Source, messageID, e.Raw)
-		for _, g := range e.GrantIDs() {
-			n, err := tx.Stream(ctx, KindGrant, g)
-			if err != nil {
-				return err
-			}
-			links = append(links, n, e.OccurredAt, e.CreatedAt, e.ID[:], rec.Seq)
-		}
 		if len(rows) == cap(rows) {
-			if err := flush(); err != nil {
-				return err
+			if err := flush(i + 1); err != nil {
+				return nil, err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
+	if err := flush(len(recs)); err != nil {
+		return nil, err
 	}
 	// Links go after their events (foreign key on seq).
 	const linkCols = 5
@@ -239,10 +239,27 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) error {
 		q := `INSERT INTO event_grants (grant_stream, occurred_at, created_at, event_id, seq) VALUES ` +
 			placeholders(linkCols, len(chunk)/linkCols) + ` ON CONFLICT DO NOTHING`
 		if _, err := tx.execCached(ctx, q, chunk...); err != nil {
-			return fmt.Errorf("link events to grants: %w", err)
+			return nil, fmt.Errorf("link events to grants: %w", err)
 		}
 	}
-	return nil
+	return inserted, nil
+}
+
+// markInserted finds which records of a chunk an INSERT .. DO NOTHING kept.
+func (tx *Tx) markInserted(ctx context.Context, chunk []Record, inserted []bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq FROM events WHERE seq BETWEEN ? AND ?`, chunk[0].Seq, chunk[len(chunk)-1].Seq)
+	if err != nil {
+		return fmt.Errorf("read inserted events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return fmt.Errorf("read inserted events: %w", err)
+		}
+		inserted[seq-chunk[0].Seq] = true
+	}
+	return rows.Err()
 }
 
 // execCached runs q with a statement prepared once per transaction.
@@ -301,65 +318,72 @@ func unpackIDs(b []byte) []domain.ID {
 	return ids
 }
 
-// recordColumns are the columns scanRecord reads, in order.
-const recordColumns = `seq, event_id, event_type, workspace_id, occurred_at, created_at, access_method_id,
-	access_grant_id, access_grant_ids, access_grant_keys, code, is_backup_code, access_grant_key, starts_at,
-	ends_at, received_at, source, message_id, payload`
+// foldColumns are the event fields the fold reads: everything but the raw
+// payload and the arrival metadata, so a rebuild never decodes JSON.
+var foldColumns = []string{"event_id", "event_type", "workspace_id", "occurred_at", "created_at",
+	"access_method_id", "access_grant_id", "access_grant_ids", "access_grant_keys", "code", "is_backup_code",
+	"access_grant_key", "starts_at", "ends_at"}
 
-// RecordColumns returns the column list ScanRecord expects, prefixed with
-// alias (e.g. "e.") when alias is not empty.
-func RecordColumns(alias string) string {
-	if alias == "" {
-		return recordColumns
-	}
-	var out []byte
-	for i, part := range splitColumns(recordColumns) {
+// recordColumns are a whole log row: seq, the fold columns, the rest.
+var recordColumns = slices.Concat([]string{"seq"}, foldColumns, []string{"received_at", "source", "message_id", "payload"})
+
+// FoldColumns returns the column list ScanEvent reads, each prefixed with
+// alias (e.g. "e.").
+func FoldColumns(alias string) string { return columnList(alias, foldColumns) }
+
+// RecordColumns returns the column list ScanRecord reads, each prefixed
+// with alias (e.g. "e.").
+func RecordColumns(alias string) string { return columnList(alias, recordColumns) }
+
+func columnList(alias string, cols []string) string {
+	var b strings.Builder
+	for i, c := range cols {
 		if i > 0 {
-			out = append(out, ", "...)
+			b.WriteString(", ")
 		}
-		out = append(out, alias...)
-		out = append(out, part...)
+		b.WriteString(alias)
+		b.WriteString(c)
 	}
-	return string(out)
-}
-
-func splitColumns(s string) []string {
-	var parts []string
-	start := -1
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' || s[i] == ' ' || s[i] == '\n' || s[i] == '\t' {
-			if start >= 0 {
-				parts = append(parts, s[start:i])
-				start = -1
-			}
-			continue
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	return parts
+	return b.String()
 }
 
 // Scanner is *sql.Row or *sql.Rows.
 type Scanner interface{ Scan(dest ...any) error }
 
-// ScanRecord reads one row selected with RecordColumns, without decoding the
-// JSON payload.
+// ScanRecord reads one row selected with RecordColumns, without decoding
+// the JSON payload.
 func ScanRecord(s Scanner) (Record, error) {
+	var rec Record
+	var messageID sql.NullString
+	var raw []byte
+	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw})
+	if err != nil {
+		return Record{}, err
+	}
+	e.Raw = raw
+	rec.MessageID = messageID.String
+	rec.Event = e
+	return rec, nil
+}
+
+// ScanEvent reads the columns of lead (scanned into lead's pointers) then
+// the FoldColumns of one row. The event has no Raw payload.
+func ScanEvent(s Scanner, lead ...any) (*domain.Event, error) {
+	return scanEvent(s, lead, nil)
+}
+
+func scanEvent(s Scanner, before, after []any) (*domain.Event, error) {
 	var (
-		rec                                   Record
 		e                                     domain.Event
 		eventID, workspaceID, methodID, grant []byte
 		grantIDs                              []byte
 		keys, code, grantKey, starts, ends    sql.NullString
 		isBackup                              sql.NullBool
-		messageID                             sql.NullString
 	)
-	err := s.Scan(&rec.Seq, &eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID, &grant,
-		&grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends, &rec.ReceivedAt, &rec.Source, &messageID, &e.Raw)
-	if err != nil {
-		return Record{}, err
+	dest := slices.Concat(before, []any{&eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID,
+		&grant, &grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends}, after)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
 	}
 	e.ID, _ = domain.IDFromBytes(eventID)
 	e.WorkspaceID, _ = domain.IDFromBytes(workspaceID)
@@ -368,7 +392,7 @@ func ScanRecord(s Scanner) (Record, error) {
 	e.AccessGrantIDs = unpackIDs(grantIDs)
 	if keys.Valid {
 		if err := json.Unmarshal([]byte(keys.String), &e.AccessGrantKeys); err != nil {
-			return Record{}, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
+			return nil, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
 		}
 	}
 	e.Code = nullString(code)
@@ -379,9 +403,7 @@ func ScanRecord(s Scanner) (Record, error) {
 		b := isBackup.Bool
 		e.IsBackupCode = &b
 	}
-	rec.MessageID = messageID.String
-	rec.Event = &e
-	return rec, nil
+	return &e, nil
 }
 
 func nullString(s sql.NullString) *string {
@@ -403,7 +425,7 @@ func (db *DB) Head(ctx context.Context) (seq, count int64, err error) {
 
 // Event returns the logged event with the given id. Errors: not_found.
 func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM events WHERE event_id = ?`, id[:])
+	row := db.read.QueryRowContext(ctx, `SELECT `+RecordColumns("")+` FROM events WHERE event_id = ?`, id[:])
 	rec, err := ScanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Record{}, notFound("event", id)
@@ -417,7 +439,7 @@ func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
 // Events returns up to limit events with seq > afterSeq in seq order,
 // optionally only those of one event type.
 func (db *DB) Events(ctx context.Context, afterSeq int64, eventType string, limit int) ([]Record, error) {
-	q := `SELECT ` + recordColumns + ` FROM events WHERE seq > ?`
+	q := `SELECT ` + RecordColumns("") + ` FROM events WHERE seq > ?`
 	args := []any{afterSeq}
 	if eventType != "" {
 		q += ` AND event_type = ?`

@@ -30,13 +30,15 @@ func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, err
 	if n, ok := tx.streams[k]; ok {
 		return n, nil
 	}
+	// Most ids missing from the cache are new: insert first, look up if taken.
 	var n int64
-	err := tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		var res sql.Result
-		res, err = tx.ExecContext(ctx, `INSERT INTO event_streams (kind, id) VALUES (?, ?)`, kind, id[:])
-		if err == nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO event_streams (kind, id) VALUES (?, ?) ON CONFLICT DO NOTHING`, kind, id[:])
+	if err == nil {
+		var added int64
+		if added, err = res.RowsAffected(); err == nil && added == 1 {
 			n, err = res.LastInsertId()
+		} else if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
 		}
 	}
 	if err != nil {

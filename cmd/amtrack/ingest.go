@@ -16,7 +16,7 @@ import (
 )
 
 // ingestBatch is the number of events appended per transaction.
-const ingestBatch = 5000
+const ingestBatch = 20000
 
 // entry is one input event on its way to the log: parsed, or refused.
 type entry struct {
@@ -49,7 +49,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 
-	batches := make(chan []entry, 2)
+	batches := make(chan []entry, 1)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
