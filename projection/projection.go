@@ -365,8 +365,13 @@ func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.Access
 	if err != nil {
 		return fmt.Errorf("encode access method state: %w", err)
 	}
+	return a.saveMethodJSON(ctx, stream, s, b, relink)
+}
+
+// saveMethodJSON is saveMethod with the state already encoded.
+func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.AccessMethod, b []byte, relink bool) error {
 	id := s.AccessMethodID
-	err = a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
+	err := a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
 		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], b)
 	if err != nil {
 		return err

@@ -177,7 +177,7 @@ func mustJSON(tb testing.TB, v any) string {
 // boundary or with zero events).
 func TestRebuildBatchBoundaries(t *testing.T) {
 	ctx := context.Background()
-	for _, methods := range []int{0, 1, 4999, 5000, 5001} { // 2 rows (method, grant) each; chunks of 10000 rows
+	for _, methods := range []int{0, 1, 4999, 5000, 5001} { // rebuild writes 5000 methods (and grants) per chunk
 		t.Run(fmt.Sprint(methods), func(t *testing.T) {
 			if testing.Short() && methods > 1 {
 				t.Skip("large")

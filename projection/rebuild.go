@@ -2,9 +2,11 @@ package projection
 
 import (
 	"context"
-	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/store"
@@ -15,7 +17,7 @@ var liveTables = []string{"access_methods", "access_method_grants", "access_meth
 
 // rebuildChunk is the number of rows a rebuild writes per write transaction:
 // small enough that appends interleave with the rebuild.
-const rebuildChunk = 10000
+const rebuildChunk = 5000
 
 // Stats describes a rebuild or a verification.
 type Stats struct {
@@ -45,36 +47,56 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 		return stats, err
 	}
 
-	// Fold the log as of one snapshot into the new tables.
-	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// Fold the log up to its current head into the new tables: methods and
+	// grants in parallel (they are independent), each writing its rows in
+	// short write transactions of its own.
+	if err := p.db.Reader().QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
+		return stats, fmt.Errorf("rebuild: %w", err)
+	}
+	prog, err := newRowProgress(ctx, p.db.Reader(), progress, stats.Seq)
 	if err != nil {
 		return stats, fmt.Errorf("rebuild: %w", err)
 	}
-	defer snap.Rollback()
-	if err := snap.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
+	// One goroutine writes the chunks both folds produce; the folds encode.
+	chunks := make(chan []func(*applier) error, 1)
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for c := range chunks {
+			if err == nil {
+				err = p.writeChunk(ctx, t, c)
+			}
+		}
+		written <- err
+	}()
+	var wg sync.WaitGroup
+	var methodsErr, grantsErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		w := &chunkWriter{out: chunks}
+		stats.Methods, methodsErr = foldMethods(ctx, p.db.Reader(), stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
+			b, err := json.Marshal(s)
+			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false) })
+			return err
+		})
+		w.flush()
+	}()
+	go func() {
+		defer wg.Done()
+		w := &chunkWriter{out: chunks}
+		stats.Grants, grantsErr = foldGrants(ctx, p.db.Reader(), stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
+			b, err := encodeGrant(g)
+			w.add(func(a *applier) error { return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b) })
+			return err
+		})
+		w.flush()
+	}()
+	wg.Wait()
+	close(chunks)
+	if err := errors.Join(methodsErr, grantsErr, <-written); err != nil {
 		return stats, fmt.Errorf("rebuild: %w", err)
 	}
-	w := &chunkWriter{p: p, t: t}
-	prog, err := newRowProgress(ctx, snap, progress)
-	if err != nil {
-		return stats, err
-	}
-	stats.Methods, err = foldMethods(ctx, snap, prog, func(stream int64, s *domain.AccessMethod) error {
-		return w.add(ctx, func(a *applier) error { return a.saveMethod(ctx, stream, s, false) })
-	})
-	if err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
-	}
-	stats.Grants, err = foldGrants(ctx, snap, prog, func(stream int64, g *domain.AccessGrant) error {
-		return w.add(ctx, func(a *applier) error { return a.saveGrant(ctx, stream, g) })
-	})
-	if err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
-	}
-	if err := w.flush(ctx); err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
-	}
-	snap.Rollback()
 
 	// Catch up with what was appended meanwhile and swap, holding the writer.
 	err = p.db.Update(ctx, func(tx *store.Tx) error {
@@ -129,45 +151,39 @@ func (p *Projection) createTables(ctx context.Context, suffix string) error {
 	return nil
 }
 
-// chunkWriter writes rebuilt rows in short write transactions.
+// chunkWriter groups rebuilt rows into chunks for the writer goroutine.
 type chunkWriter struct {
-	p       *Projection
-	t       *tables
+	out     chan<- []func(*applier) error
 	pending []func(*applier) error
 }
 
-func (w *chunkWriter) add(ctx context.Context, fn func(*applier) error) error {
+func (w *chunkWriter) add(fn func(*applier) error) {
 	w.pending = append(w.pending, fn)
 	if len(w.pending) >= rebuildChunk {
-		return w.flush(ctx)
+		w.flush()
 	}
-	return nil
 }
 
-func (w *chunkWriter) flush(ctx context.Context) error {
-	if len(w.pending) == 0 {
-		return nil
+func (w *chunkWriter) flush() {
+	if len(w.pending) > 0 {
+		w.out <- w.pending
+		w.pending = nil
 	}
-	err := w.p.db.Update(ctx, func(tx *store.Tx) error {
-		a := newApplier(tx, w.t)
+}
+
+// writeChunk writes one chunk of rebuilt rows in a short write transaction,
+// so appends interleave with the rebuild.
+func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*applier) error) error {
+	return p.db.Update(ctx, func(tx *store.Tx) error {
+		a := newApplier(tx, t)
 		defer a.close()
-		for _, fn := range w.pending {
+		for _, fn := range chunk {
 			if err := fn(a); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	w.pending = w.pending[:0]
-	return err
-}
-
-func (a *applier) saveGrant(ctx context.Context, stream int64, g *domain.AccessGrant) error {
-	b, err := encodeGrant(g)
-	if err != nil {
-		return err
-	}
-	return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b)
 }
 
 func tailRecords(ctx context.Context, q store.Querier, after int64) ([]store.Record, error) {
@@ -189,32 +205,39 @@ func tailRecords(ctx context.Context, q store.Querier, after int64) ([]store.Rec
 
 // rowProgress counts rows scanned by foldMethods and foldGrants.
 type rowProgress struct {
-	fn          Progress
-	done, total int64
+	fn    Progress
+	total int64
+	mu    sync.Mutex
+	done  int64
 }
 
-func newRowProgress(ctx context.Context, q queryRower, fn Progress) (*rowProgress, error) {
+func newRowProgress(ctx context.Context, q queryRower, fn Progress, maxSeq int64) (*rowProgress, error) {
 	rp := &rowProgress{fn: fn}
 	if fn == nil {
 		return rp, nil
 	}
-	err := q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL)
-		+ (SELECT count(*) FROM event_grants)`).Scan(&rp.total)
+	err := q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL AND seq <= ?)
+		+ (SELECT count(*) FROM event_grants WHERE seq <= ?)`, maxSeq, maxSeq).Scan(&rp.total)
 	return rp, err
 }
 
 func (rp *rowProgress) step() {
+	if rp.fn == nil {
+		return
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
 	rp.done++
-	if rp.fn != nil && (rp.done%4096 == 0 || rp.done == rp.total) {
+	if rp.done%4096 == 0 || rp.done == rp.total {
 		rp.fn(rp.done, rp.total)
 	}
 }
 
 // foldMethods folds every access method from the log, as q sees it, in
 // stream order, calling fn with each state. It returns the number of methods.
-func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
+func foldMethods(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT method_stream, `+store.FoldColumns("")+` FROM events
-		WHERE method_stream IS NOT NULL ORDER BY method_stream, occurred_at, created_at, event_id`)
+		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq)
 	if err != nil {
 		return 0, fmt.Errorf("scan method events: %w", err)
 	}
@@ -259,10 +282,10 @@ func foldMethods(ctx context.Context, q store.Querier, prog *rowProgress, fn fun
 }
 
 // foldGrants folds every grant summary from the log, in stream order.
-func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
+func foldGrants(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
 	rows, err := q.QueryContext(ctx, `SELECT g.grant_stream, `+store.FoldColumns("e.")+`
-		FROM event_grants g JOIN events e ON e.seq = g.seq
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`)
+		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq)
 	if err != nil {
 		return 0, fmt.Errorf("scan grant events: %w", err)
 	}
@@ -291,7 +314,7 @@ func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func
 				return n, err
 			}
 			current = stream
-			id, err := grantID(ctx, q, stream)
+			id, err := eventGrantID(ctx, q, stream, e)
 			if err != nil {
 				return n, err
 			}
@@ -303,6 +326,15 @@ func foldGrants(ctx context.Context, q store.Querier, prog *rowProgress, fn func
 		return n, fmt.Errorf("scan grant events: %w", err)
 	}
 	return n, emit()
+}
+
+// eventGrantID returns the id of grant stream, read off e (an event of its
+// history) when e names a single grant, else looked up.
+func eventGrantID(ctx context.Context, q store.Querier, stream int64, e *domain.Event) (domain.ID, error) {
+	if ids := e.GrantIDs(); len(ids) == 1 {
+		return ids[0], nil
+	}
+	return grantID(ctx, q, stream)
 }
 
 func grantID(ctx context.Context, q store.Querier, stream int64) (domain.ID, error) {

@@ -53,7 +53,7 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 	if err != nil {
 		return stats, nil, fmt.Errorf("verify: %w", err)
 	}
-	stats.Methods, err = foldMethods(ctx, snap, prog, func(stream int64, s *domain.AccessMethod) error {
+	stats.Methods, err = foldMethods(ctx, snap, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 		want, err := methodRow(s)
 		if err != nil {
 			return err
@@ -71,7 +71,7 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 	if err != nil {
 		return stats, nil, fmt.Errorf("verify: %w", err)
 	}
-	stats.Grants, err = foldGrants(ctx, snap, prog, func(stream int64, g *domain.AccessGrant) error {
+	stats.Grants, err = foldGrants(ctx, snap, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 		b, err := encodeGrant(g)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -17,6 +18,10 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	dbPath := dbFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A rebuild streams; a soft heap limit keeps its peak memory small.
+		debug.SetMemoryLimit(48 << 20)
 	}
 	a, err := openApp(ctx, *dbPath)
 	if err != nil {

@@ -1,0 +1,156 @@
+package projection_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
+)
+
+// benchMethods gives about 1M generated events (8 per method).
+const benchMethods = 125000
+
+var (
+	benchOnce sync.Once
+	benchDir  string
+	benchErr  error
+)
+
+// benchDB returns a projection over a database holding about 1M generated
+// events, built once per test binary run (it takes a while).
+func benchDB(b *testing.B) *projection.Projection {
+	b.Helper()
+	ctx := context.Background()
+	benchOnce.Do(func() {
+		benchDir, benchErr = makeTempDir()
+		if benchErr != nil {
+			return
+		}
+		db, err := store.Open(ctx, filepath.Join(benchDir, "bench.db"), store.Options{})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		defer db.Close()
+		p, err := projection.Open(ctx, db)
+		if err != nil {
+			benchErr = err
+			return
+		}
+		batch := make([]store.Pending, 0, 20000)
+		flush := func() error {
+			_, err := p.Append(ctx, batch)
+			batch = batch[:0]
+			return err
+		}
+		benchErr = domain.Generate(domain.GenerateOptions{Methods: benchMethods, Seed: 1}, func(raw []byte) error {
+			e, err := domain.ParseEvent(raw)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, store.Pending{Event: e, Source: store.SourceFile})
+			if len(batch) == cap(batch) {
+				return flush()
+			}
+			return nil
+		})
+		if benchErr == nil {
+			benchErr = flush()
+		}
+	})
+	require.NoError(b, benchErr)
+	db, err := store.Open(ctx, filepath.Join(benchDir, "bench.db"), store.Options{})
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	p, err := projection.Open(ctx, db)
+	require.NoError(b, err)
+	return p
+}
+
+// BenchmarkRebuild rebuilds the read model of about 1M events per
+// iteration. BenchmarkScan is its physical baseline, in the same run:
+// go test ./projection -run XXX -bench 'Rebuild|Scan' -benchtime 1x
+func BenchmarkRebuild(b *testing.B) {
+	p := benchDB(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	var events int64
+	for i := 0; i < b.N; i++ {
+		stats, err := p.Rebuild(ctx, nil)
+		require.NoError(b, err)
+		events += stats.Events
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkScan reads the whole log in seq order: the raw rows, and the rows
+// with each payload decoded by encoding/json (what a naive rebuild costs).
+func BenchmarkScan(b *testing.B) {
+	p := benchDB(b)
+	ctx := context.Background()
+	for _, decode := range []bool{false, true} {
+		name := "raw"
+		if decode {
+			name = "decode"
+		}
+		b.Run(name, func(b *testing.B) {
+			var events int64
+			for i := 0; i < b.N; i++ {
+				rows, err := p.DB().Reader().QueryContext(ctx, `SELECT seq, event_id, payload FROM events ORDER BY seq`)
+				require.NoError(b, err)
+				for rows.Next() {
+					var seq int64
+					var id, payload []byte
+					require.NoError(b, rows.Scan(&seq, &id, &payload))
+					if decode {
+						var v map[string]any
+						require.NoError(b, json.Unmarshal(payload, &v))
+					}
+					events++
+				}
+				require.NoError(b, rows.Err())
+				rows.Close()
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkFold measures the pure fold: generated events applied in memory.
+func BenchmarkFold(b *testing.B) {
+	events := generate(b, 1000, 1)
+	byMethod := map[domain.ID][]*domain.Event{}
+	for _, e := range events {
+		if e.IsMethodEvent() {
+			byMethod[e.AccessMethodID] = append(byMethod[e.AccessMethodID], e)
+		}
+	}
+	b.ResetTimer()
+	folded := 0
+	for i := 0; i < b.N; i++ {
+		for _, evs := range byMethod {
+			domain.FoldAccessMethod(evs)
+			folded += len(evs)
+		}
+	}
+	b.ReportMetric(float64(folded)/b.Elapsed().Seconds(), "events/s")
+}
+
+func makeTempDir() (string, error) { return os.MkdirTemp("", "amtrack-bench-") }
+
+// TestMain removes the benchmark database after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
