@@ -67,3 +67,17 @@ func (g *AccessGrant) Apply(e *Event) {
 		}
 	}
 }
+
+// Clone returns a deep copy of g.
+func (g *AccessGrant) Clone() *AccessGrant {
+	c := *g
+	c.AccessGrantKeys = append([]string{}, g.AccessGrantKeys...)
+	c.AccessMethods = append([]GrantMethod{}, g.AccessMethods...)
+	c.StartsAt = clonePtr(g.StartsAt)
+	c.EndsAt = clonePtr(g.EndsAt)
+	c.DeletedAt = clonePtr(g.DeletedAt)
+	c.StartsKey = clonePtr(g.StartsKey)
+	c.EndsKey = clonePtr(g.EndsKey)
+	c.DeletedKey = clonePtr(g.DeletedKey)
+	return &c
+}

@@ -365,3 +365,30 @@ func compareID(a, b ID) int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Clone returns a deep copy of s.
+func (s *AccessMethod) Clone() *AccessMethod {
+	c := *s
+	c.Mode = clonePtr(s.Mode)
+	c.Code = clonePtr(s.Code)
+	c.IsBackupCode = clonePtr(s.IsBackupCode)
+	c.CreatedAt = clonePtr(s.CreatedAt)
+	c.IssuedAt = clonePtr(s.IssuedAt)
+	c.LastIssuedAt = clonePtr(s.LastIssuedAt)
+	c.RevokedAt = clonePtr(s.RevokedAt)
+	c.DeletedAt = clonePtr(s.DeletedAt)
+	c.AccessGrantIDs = append([]ID{}, s.AccessGrantIDs...)
+	c.AccessGrantKeys = append([]string{}, s.AccessGrantKeys...)
+	c.Warnings = append([]Warning{}, s.Warnings...)
+	c.Errors = append([]ErrorNotice{}, s.Errors...)
+	c.Anomalies = append([]Anomaly{}, s.Anomalies...)
+	return &c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

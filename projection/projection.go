@@ -27,7 +27,8 @@ var schemaSQL string
 
 // Projection is the read model over a store.DB.
 type Projection struct {
-	db *store.DB
+	db    *store.DB
+	cache stateCache
 }
 
 var _ store.ApplyFunc = (*Projection)(nil).Apply
@@ -67,7 +68,12 @@ func (p *Projection) Append(ctx context.Context, batch []store.Pending) ([]store
 // Apply folds records just appended (in seq order) into the live read model,
 // inside the append transaction tx, and moves the checkpoint.
 func (p *Projection) Apply(ctx context.Context, tx *store.Tx, recs []store.Record) error {
-	if err := newApplier(tx, live).apply(ctx, recs); err != nil {
+	if tx.ExternalChange() {
+		p.cache.clear()
+	}
+	a := newApplier(tx, live)
+	a.cache = &p.cache
+	if err := a.apply(ctx, recs); err != nil {
 		return fmt.Errorf("fold: %w", err)
 	}
 	return nil
@@ -177,6 +183,7 @@ func decodeMethod(state []byte, occ, created int64, eventID []byte) (*domain.Acc
 type applier struct {
 	tx      *store.Tx
 	t       *tables
+	cache   *stateCache // nil: no cache (rebuild tables)
 	stmts   map[string]*sql.Stmt
 	methods map[domain.ID]*methodEntry
 	grants  map[domain.ID]*grantEntry
@@ -186,6 +193,7 @@ type methodEntry struct {
 	stream  int64
 	state   *domain.AccessMethod // nil: no row yet
 	pending []*domain.Event
+	linked  int // grant ids + keys already linked (from the cache), -1 unknown
 }
 
 type grantEntry struct {
@@ -271,7 +279,14 @@ func (a *applier) method(ctx context.Context, id domain.ID) (*methodEntry, error
 	if err != nil {
 		return nil, err
 	}
-	m := &methodEntry{stream: stream}
+	m := &methodEntry{stream: stream, linked: -1}
+	if a.cache != nil {
+		if m.state = a.cache.method(stream); m.state != nil {
+			m.linked = len(m.state.AccessGrantIDs) + len(m.state.AccessGrantKeys)
+			a.methods[id] = m
+			return m, nil
+		}
+	}
 	s, err := a.stmt(ctx, "loadMethod")
 	if err != nil {
 		return nil, err
@@ -301,6 +316,12 @@ func (a *applier) grant(ctx context.Context, id domain.ID) (*grantEntry, error) 
 		return nil, err
 	}
 	g := &grantEntry{stream: stream}
+	if a.cache != nil {
+		if g.state = a.cache.grant(stream); g.state != nil {
+			a.grants[id] = g
+			return g, nil
+		}
+	}
 	s, err := a.stmt(ctx, "loadGrant")
 	if err != nil {
 		return nil, err
@@ -342,7 +363,9 @@ func (a *applier) flush(ctx context.Context) error {
 				m.state.Apply(e)
 			}
 		}
-		if err := a.saveMethod(ctx, m.stream, m.state, refold); err != nil {
+		// Links only grow between refolds: skip them when none were added.
+		links := len(m.state.AccessGrantIDs) + len(m.state.AccessGrantKeys)
+		if err := a.saveMethod(ctx, m.stream, m.state, refold, refold || links != m.linked); err != nil {
 			return err
 		}
 	}
@@ -355,21 +378,33 @@ func (a *applier) flush(ctx context.Context) error {
 			return err
 		}
 	}
+	if a.cache != nil {
+		methods := make(map[int64]*domain.AccessMethod, len(a.methods))
+		for _, m := range a.methods {
+			methods[m.stream] = m.state
+		}
+		grants := make(map[int64]*domain.AccessGrant, len(a.grants))
+		for _, g := range a.grants {
+			grants[g.stream] = g.state
+		}
+		a.tx.OnCommit(func() { a.cache.put(methods, grants) })
+	}
 	return nil
 }
 
 // saveMethod writes a method's row and its grant and key links; relink
 // first removes links a refold may have dropped.
-func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink bool) error {
+func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink, link bool) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode access method state: %w", err)
 	}
-	return a.saveMethodJSON(ctx, stream, s, b, relink)
+	return a.saveMethodJSON(ctx, stream, s, b, relink, link)
 }
 
-// saveMethodJSON is saveMethod with the state already encoded.
-func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.AccessMethod, b []byte, relink bool) error {
+// saveMethodJSON is saveMethod with the state already encoded; link false
+// skips writing the links (known to be there).
+func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.AccessMethod, b []byte, relink, link bool) error {
 	id := s.AccessMethodID
 	err := a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
 		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], b)
@@ -383,6 +418,9 @@ func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.Ac
 		if err := a.exec(ctx, "deleteKeyLinks", id[:]); err != nil {
 			return err
 		}
+	}
+	if !link {
+		return nil
 	}
 	for _, g := range s.AccessGrantIDs {
 		if err := a.exec(ctx, "linkGrant", g[:], id[:]); err != nil {

@@ -297,3 +297,33 @@ func TestOpenRebuildsOnSchemaVersionChange(t *testing.T) {
 	assert.Equal(t, want, dump(t, p))
 	verify(t, p)
 }
+
+// TestTwoWritersOnOneFile appends through two independent handles on one
+// file, as two processes would (serve and an ingest): each one's cached
+// states must be dropped when the other commits.
+func TestTwoWritersOnOneFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	open := func() *projection.Projection {
+		db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF"})
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		p, err := projection.Open(ctx, db)
+		require.NoError(t, err)
+		return p
+	}
+	a, b := open(), open()
+	events := generate(t, 30, 5)
+	rng := rand.New(rand.NewPCG(8, 9))
+	for i := 0; i < len(events); i += 7 {
+		p := a
+		if (i/7)%2 == 1 {
+			p = b
+		}
+		ingest(t, p, events[i:min(i+7, len(events))], rng, 7)
+	}
+	verify(t, a)
+	want := MustOpen(t)
+	ingest(t, want, events, rng, len(events))
+	assert.Equal(t, dump(t, want), dump(t, a))
+}

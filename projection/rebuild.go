@@ -77,7 +77,7 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 		w := &chunkWriter{out: chunks}
 		stats.Methods, methodsErr = foldMethods(ctx, p.db.Reader(), stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 			b, err := json.Marshal(s)
-			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false) })
+			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
 		})
 		w.flush()
@@ -119,6 +119,7 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 				return err
 			}
 		}
+		tx.OnCommit(p.cache.clear)
 		for k, v := range map[string]int64{"generation": gen, "schema_version": SchemaVersion, "checkpoint": stats.Seq} {
 			if err := setMeta(ctx, tx, k, v); err != nil {
 				return err

@@ -46,6 +46,10 @@ type DB struct {
 	// streams caches committed stream numbers (event_streams is
 	// append-only, so a committed number never changes); guarded by mu.
 	streams map[streamKey]int64
+
+	// dataVersion is the writer connection's last PRAGMA data_version,
+	// which changes when another connection commits; guarded by mu.
+	dataVersion int64
 }
 
 // Open opens (creating if needed) the database at path, sets WAL, a busy
@@ -122,10 +126,21 @@ func (db *DB) Close() error {
 // that is updated in the same transaction).
 type Tx struct {
 	*sql.Tx
-	db      *DB
-	stmts   map[string]*sql.Stmt // prepared once per transaction
-	streams map[streamKey]int64  // stream numbers created in this transaction
+	db       *DB
+	stmts    map[string]*sql.Stmt // prepared once per transaction
+	streams  map[streamKey]int64  // stream numbers created in this transaction
+	onCommit []func()
+	external bool
 }
+
+// OnCommit registers fn to run after the transaction commits (not after a
+// rollback), still holding the writer lock.
+func (tx *Tx) OnCommit(fn func()) { tx.onCommit = append(tx.onCommit, fn) }
+
+// ExternalChange reports whether another connection (another process) has
+// committed to the database since this writer's previous transaction, so
+// anything cached from earlier transactions may be stale.
+func (tx *Tx) ExternalChange() bool { return tx.external }
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE on the single
 // writer connection) and commits if fn returns nil.
@@ -138,6 +153,13 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx := &Tx{Tx: sqlTx, db: db}
 	defer tx.close()
+	var version int64
+	if err := sqlTx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+		_ = sqlTx.Rollback()
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx.external = version != db.dataVersion
+	db.dataVersion = version
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -146,6 +168,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	db.rememberStreams(tx.streams)
+	for _, fn := range tx.onCommit {
+		fn()
+	}
 	return nil
 }
 
