@@ -1,0 +1,61 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/projection"
+)
+
+// accessGrantBody is GET /v1/access_grants/{access_grant_id}.
+type accessGrantBody struct {
+	AccessGrant *domain.AccessGrant `json:"access_grant"`
+}
+
+// getAccessGrant answers a grant's summary.
+func (s *Server) getAccessGrant(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "access_grant_id")
+	if err != nil {
+		return err
+	}
+	g, err := s.model.AccessGrant(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, accessGrantBody{AccessGrant: g})
+	return nil
+}
+
+// listGrantEvents answers a grant's history (SPEC §3.5) in fold order.
+func (s *Server) listGrantEvents(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "access_grant_id")
+	if err != nil {
+		return err
+	}
+	f, limit, err := historyFilter(r)
+	if err != nil {
+		return err
+	}
+	recs, err := s.model.GrantHistory(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, s.foldOrderPage(recs, limit))
+	return nil
+}
+
+// historyFilter reads the parameters of the fold-order event lists: since
+// (inclusive), until (exclusive), event_type, limit and page_cursor. The
+// filter asks for one more event than the page holds.
+func historyFilter(r *http.Request) (projection.HistoryFilter, int, error) {
+	q := newQuery(r)
+	f := projection.HistoryFilter{
+		Since:     q.time("since"),
+		Until:     q.time("until"),
+		EventType: q.str("event_type"),
+		After:     q.keyCursor(),
+	}
+	limit := q.limit()
+	f.Limit = limit + 1
+	return f, limit, q.err
+}

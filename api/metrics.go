@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// Metrics are amtrack's Prometheus metrics (SPEC §7), in a registry of
+// their own (not the global one): HTTP requests and latency by route, log
+// head and projection seq (read on each scrape), events appended, duplicate
+// and rejected, webhook responses and append batch sizes. The CLI and the
+// webhook receiver count through its methods, which are safe for
+// concurrent use.
+type Metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	appended   *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	webhook    *prometheus.CounterVec
+	batches    prometheus.Histogram
+	types      labelSet
+}
+
+// maxEventTypes bounds the event_type label's values: past it, new types
+// are counted as "other" (any well-formed type is accepted, SPEC §1.3).
+const maxEventTypes = 200
+
+// NewMetrics returns a fresh set of metrics; when lag is not nil, the
+// amtrack_log_head_seq and amtrack_projection_seq gauges read it on each
+// scrape. Go runtime and process metrics are included.
+func NewMetrics(lag LagReader) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtrack_http_requests_total",
+			Help: "HTTP requests answered, by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "amtrack_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12), // 100µs to 2.4s
+		}, []string{"route"}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtrack_events_appended_total",
+			Help: "Events appended to the log, by event type.",
+		}, []string{"event_type"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtrack_events_duplicate_total",
+			Help: "Events already in the log with the same value (no-ops), by event type.",
+		}, []string{"event_type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtrack_events_rejected_total",
+			Help: "Events refused, by event type (unknown when unparsed) and reason (the error type).",
+		}, []string{"event_type", "reason"}),
+		webhook: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "amtrack_webhook_responses_total",
+			Help: "Responses of the webhook receiver, by status.",
+		}, []string{"status"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "amtrack_append_batch_size",
+			Help:    "Events per append transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9), // 1 to 65536
+		}),
+		types: labelSet{max: maxEventTypes},
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.rejected, m.webhook, m.batches,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if lag != nil {
+		m.reg.MustRegister(&lagCollector{lag: lag})
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format; errors reading
+// the log head are logged to log and leave the gauges out of the scrape.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.scrape.ServeHTTP(w, r)
+	return nil
+}
+
+// request counts one HTTP request.
+func (m *Metrics) request(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// methodLabel bounds the method label to the standard methods.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// EventsAppended counts n events of eventType appended to the log.
+func (m *Metrics) EventsAppended(eventType string, n int) {
+	m.appended.WithLabelValues(m.types.label(eventType)).Add(float64(n))
+}
+
+// EventDuplicate counts one event of eventType that was already logged.
+func (m *Metrics) EventDuplicate(eventType string) {
+	m.duplicates.WithLabelValues(m.types.label(eventType)).Inc()
+}
+
+// EventRejected counts one refused event: its type ("" when it did not
+// parse far enough to have one) and the reason, an error type such as
+// invalid_input, conflict or payload_too_large.
+func (m *Metrics) EventRejected(eventType, reason string) {
+	if eventType == "" {
+		eventType = "unknown"
+	}
+	m.rejected.WithLabelValues(m.types.label(eventType), reason).Inc()
+}
+
+// WebhookResponse counts one response of the webhook receiver.
+func (m *Metrics) WebhookResponse(status int) {
+	m.webhook.WithLabelValues(strconv.Itoa(status)).Inc()
+}
+
+// AppendBatch records the size of one append transaction.
+func (m *Metrics) AppendBatch(size int) { m.batches.Observe(float64(size)) }
+
+// ObserveAppend counts the outcomes of one append of batch: the batch
+// size, and each event appended, duplicate or rejected (with its error's
+// type as the reason).
+func (m *Metrics) ObserveAppend(batch []store.Pending, outcomes []store.Outcome) {
+	m.AppendBatch(len(batch))
+	appended := map[string]int{}
+	for i, o := range outcomes {
+		typ := batch[i].Event.Type
+		switch {
+		case o.Err != nil:
+			m.EventRejected(typ, domain.ErrorCode(o.Err))
+		case o.Duplicate:
+			m.EventDuplicate(typ)
+		default:
+			appended[typ]++
+		}
+	}
+	for typ, n := range appended {
+		m.EventsAppended(typ, n)
+	}
+}
+
+// labelSet hands out at most max distinct label values, then "other".
+type labelSet struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+func (l *labelSet) label(v string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[v] {
+		return v
+	}
+	if len(l.seen) >= l.max {
+		return "other"
+	}
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	l.seen[v] = true
+	return v
+}
+
+// lagCollector reads the log head and the projection checkpoint on scrape.
+type lagCollector struct{ lag LagReader }
+
+var (
+	logHeadDesc = prometheus.NewDesc("amtrack_log_head_seq",
+		"The highest seq in the event log.", nil, nil)
+	projectionSeqDesc = prometheus.NewDesc("amtrack_projection_seq",
+		"The last seq folded into the read model (the projection checkpoint).", nil, nil)
+)
+
+// scrapeTimeout bounds the database read of one scrape.
+const scrapeTimeout = 5 * time.Second
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- logHeadDesc
+	ch <- projectionSeqDesc
+}
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	lag, err := c.lag.Lag(ctx)
+	if err != nil {
+		err = errors.New("read the log head: " + err.Error())
+		ch <- prometheus.NewInvalidMetric(logHeadDesc, err)
+		ch <- prometheus.NewInvalidMetric(projectionSeqDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(logHeadDesc, prometheus.GaugeValue, float64(lag.LogSeq))
+	ch <- prometheus.MustNewConstMetric(projectionSeqDesc, prometheus.GaugeValue, float64(lag.ProjectionSeq))
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/amtrack/amtrack/api"
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
+)
+
+// defaultAddr is where serve and demo listen unless told otherwise.
+const defaultAddr = "127.0.0.1:8080"
+
+// Demo data: generate's stream for these options, appended in batches.
+const (
+	demoMethods = 200
+	demoSeed    = 1
+	demoBatch   = 500
+)
+
+// serverFlags are the flags serve and demo share.
+type serverFlags struct {
+	addr     *string
+	reveal   *bool
+	insecure *bool
+	logLevel *string
+}
+
+func addServerFlags(fs *flag.FlagSet, defAddr, addrUsage string) serverFlags {
+	level := os.Getenv("AMTRACK_LOG_LEVEL")
+	if level == "" {
+		level = "info"
+	}
+	return serverFlags{
+		addr:   fs.String("addr", defAddr, addrUsage),
+		reveal: revealFlag(fs),
+		insecure: fs.Bool("insecure", false, "allow listening on a non-loopback address without AMTRACK_API_TOKEN "+
+			"(the API is then open to anyone who can reach it)"),
+		logLevel: fs.String("log-level", level, "debug (a line per request), info, warn or error (env AMTRACK_LOG_LEVEL)"),
+	}
+}
+
+// options returns the server options of the flags and the environment
+// (AMTRACK_API_TOKEN), with a logger writing to stderr. Errors: usage.
+func (f serverFlags) options(e *env) (api.Options, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
+		return api.Options{}, usageError("--log-level must be debug, info, warn or error, got %q", *f.logLevel)
+	}
+	return api.Options{
+		RevealCodes: *f.reveal,
+		Token:       apiToken(),
+		Insecure:    *f.insecure,
+		Logger:      slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+	}, nil
+}
+
+// apiToken is $AMTRACK_API_TOKEN without surrounding blanks.
+func apiToken() string { return strings.TrimSpace(os.Getenv("AMTRACK_API_TOKEN")) }
+
+var _ api.ReadModel = (*projection.Projection)(nil)
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "")
+	dbPath := dbFlag(fs)
+	def := os.Getenv("AMTRACK_ADDR")
+	if def == "" {
+		def = defaultAddr
+	}
+	sf := addServerFlags(fs, def, "the address to listen on, host:port (env AMTRACK_ADDR)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	opts, err := sf.options(e)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	srv := api.NewServer(a.proj, opts)
+	if err := srv.Listen(*sf.addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "serving on %s\n", srv.URL())
+	return srv.Serve(ctx)
+}
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "demo", "")
+	sf := addServerFlags(fs, defaultAddr, "the address to listen on, host:port (port 0 picks a free one)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("demo takes no arguments, got %q", fs.Args())
+	}
+	opts, err := sf.options(e)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "amtrack-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	a, err := openApp(ctx, filepath.Join(dir, "demo.db"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	// The server is set up (and the address checked) before seeding.
+	opts.Metrics = api.NewMetrics(a.proj)
+	srv := api.NewServer(a.proj, opts)
+	if err := srv.Listen(*sf.addr); err != nil {
+		return err
+	}
+	err = seedDemo(ctx, a, opts.Metrics)
+	if err == nil {
+		err = printDemoHelp(ctx, e.stdout, a.proj, srv.URL())
+	}
+	if err != nil {
+		srv.Close()
+		if ctx.Err() != nil {
+			return nil // interrupted while seeding: nothing to report
+		}
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+// seedDemo appends generate's demo stream in batches.
+func seedDemo(ctx context.Context, a *app, metrics *api.Metrics) error {
+	var batch []store.Pending
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		out, err := a.append(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		metrics.ObserveAppend(batch, out)
+		batch = nil
+		return nil
+	}
+	err := domain.Generate(domain.GenerateOptions{Methods: demoMethods, Seed: demoSeed}, func(raw []byte) error {
+		ev, err := domain.ParseEvent(raw)
+		if err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		batch = append(batch, store.Pending{Event: ev, Source: store.SourceFile})
+		if len(batch) == demoBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// printDemoHelp prints where the demo serves and a few ready-to-paste
+// commands with ids from the demo data.
+func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, base string) error {
+	issued := true
+	list, err := p.ListAccessMethods(ctx, projection.MethodFilter{IsIssued: &issued, Limit: 50})
+	if err != nil {
+		return err
+	}
+	// Prefer a PIN code method: its state shows the redaction.
+	var method *domain.AccessMethod
+	for _, m := range list {
+		if len(m.AccessGrantIDs) > 0 && (method == nil || m.Code != nil && method.Code == nil) {
+			method = m
+		}
+	}
+	if method == nil {
+		return errors.New("demo: the demo data has no issued access method with a grant")
+	}
+	curl := "curl -s"
+	if apiToken() != "" {
+		curl += ` -H "Authorization: Bearer $AMTRACK_API_TOKEN"`
+	}
+	fmt.Fprintf(w, "serving demo data on %s, try:\n", base)
+	fmt.Fprintf(w, "  %s %s/v1/access_methods/%s\n", curl, base, method.AccessMethodID)
+	fmt.Fprintf(w, "  %s '%s/v1/access_grants/%s/events?limit=20'\n", curl, base, method.AccessGrantIDs[0])
+	fmt.Fprintf(w, "  %s '%s/v1/access_methods?status=issued&limit=5'\n", curl, base)
+	fmt.Fprintf(w, "  curl -s %s/metrics | grep amtrack_\n", base)
+	return nil
+}
