@@ -23,6 +23,7 @@ var statusOf = map[string]int{
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
 	domain.ETooLarge:     http.StatusRequestEntityTooLarge,
 	domain.EInternal:     http.StatusInternalServerError,
+	codeUnavailable:      http.StatusServiceUnavailable,
 }
 
 // statusClientClosedRequest is recorded (never sent) when the client went

@@ -32,6 +32,7 @@ type Metrics struct {
 	rejected   *prometheus.CounterVec
 	webhook    *prometheus.CounterVec
 	batches    prometheus.Histogram
+	commits    prometheus.Histogram
 	types      labelSet
 }
 
@@ -77,6 +78,12 @@ func NewMetrics(lag LagReader) *Metrics {
 		}),
 		types: labelSet{max: maxEventTypes},
 	}
+	m.commits = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "amtrack_append_commit_seconds",
+		Help:    "Time to append and commit one group of events (the fsync included).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+	})
+	m.reg.MustRegister(m.commits)
 	m.reg.MustRegister(m.requests, m.latency, m.appended, m.duplicates, m.rejected, m.webhook, m.batches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if lag != nil {
@@ -148,6 +155,13 @@ func (m *Metrics) AppendBatch(size int) { m.batches.Observe(float64(size)) }
 // type as the reason).
 func (m *Metrics) ObserveAppend(batch []store.Pending, outcomes []store.Outcome) {
 	m.AppendBatch(len(batch))
+	m.CountOutcomes(batch, outcomes)
+}
+
+// CountOutcomes counts appended, duplicate and rejected events of a batch
+// without observing its size (for appends group-committed with others,
+// whose commits the writer observes through ObserveCommit).
+func (m *Metrics) CountOutcomes(batch []store.Pending, outcomes []store.Outcome) {
 	appended := map[string]int{}
 	for i, o := range outcomes {
 		typ := batch[i].Event.Type
@@ -163,6 +177,13 @@ func (m *Metrics) ObserveAppend(batch []store.Pending, outcomes []store.Outcome)
 	for typ, n := range appended {
 		m.EventsAppended(typ, n)
 	}
+}
+
+// ObserveCommit records one group commit of the writer: its size and how
+// long it took. It fits store.Writer's Observe hook.
+func (m *Metrics) ObserveCommit(events int, took time.Duration) {
+	m.AppendBatch(events)
+	m.commits.Observe(took.Seconds())
 }
 
 // labelSet hands out at most max distinct label values, then "other".

@@ -77,8 +77,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		def = defaultAddr
 	}
 	sf := addServerFlags(fs, def, "the address to listen on, host:port (env AMTRACK_ADDR)")
+	unsigned := fs.Bool("insecure-unsigned-webhooks", false,
+		"accept webhooks without SEAM_WEBHOOK_SECRET, unsigned (local testing only)")
+	commitBatch := fs.Int("commit-batch", 2000,
+		"most webhook events group-committed in one transaction (1: a transaction per webhook)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *commitBatch < 1 {
+		return usageError("--commit-batch must be at least 1, got %d", *commitBatch)
 	}
 	if fs.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", fs.Args())
@@ -92,11 +99,24 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	opts.Metrics = api.NewMetrics(a.proj)
 	srv := api.NewServer(a.proj, opts)
+	// Webhooks go through one group-commit writer; it is closed after the
+	// server has drained the requests in flight, before the database.
+	writer := store.NewWriter(a.db, a.proj.Apply, *commitBatch)
+	writer.Observe = opts.Metrics.ObserveCommit
+	defer writer.Close()
+	secret := strings.TrimSpace(os.Getenv("SEAM_WEBHOOK_SECRET"))
+	if err := srv.EnableWebhooks(writer, api.WebhookOptions{Secret: secret, AllowUnsigned: *unsigned}); err != nil {
+		return err
+	}
 	if err := srv.Listen(*sf.addr); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "serving on %s\n", srv.URL())
+	if secret == "" && !*unsigned {
+		opts.Logger.Warn("SEAM_WEBHOOK_SECRET is not set: POST /webhooks/seam answers 503 until it is")
+	}
 	return srv.Serve(ctx)
 }
 

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// codeUnavailable is the error type of a 503: the webhook receiver is not
+// configured. It extends SPEC §5's list, which has no type for it.
+const codeUnavailable = "unavailable"
+
+// Appender appends events durably and answers after the commit;
+// *store.Writer (group commit) implements it.
+type Appender interface {
+	Append(ctx context.Context, batch []store.Pending) ([]store.Outcome, error)
+}
+
+var _ Appender = (*store.Writer)(nil)
+
+// WebhookOptions configure the webhook receiver.
+type WebhookOptions struct {
+	// Secret is Seam's "whsec_..." signing secret ($SEAM_WEBHOOK_SECRET).
+	// Without it the receiver answers 503, unless AllowUnsigned.
+	Secret string
+	// AllowUnsigned accepts webhooks without checking signatures
+	// (--insecure-unsigned-webhooks): for local tests only.
+	AllowUnsigned bool
+}
+
+// webhookResponse is the body of a 200.
+type webhookResponse struct {
+	OK        bool      `json:"ok"`
+	EventID   domain.ID `json:"event_id"`
+	Seq       int64     `json:"seq"`
+	Duplicate bool      `json:"duplicate"`
+}
+
+// EnableWebhooks registers POST /webhooks/seam (SPEC §6), appending
+// through app. Errors: invalid_input for a malformed secret.
+func (s *Server) EnableWebhooks(app Appender, opts WebhookOptions) error {
+	var verifier *SignatureVerifier
+	if opts.Secret != "" {
+		var err error
+		if verifier, err = NewSignatureVerifier(opts.Secret); err != nil {
+			return err
+		}
+	}
+	wh := &webhookReceiver{s: s, app: app, verifier: verifier, unsigned: opts.AllowUnsigned}
+	s.Handle("/webhooks/seam", wh, http.MethodPost)
+	return nil
+}
+
+type webhookReceiver struct {
+	s        *Server
+	app      Appender
+	verifier *SignatureVerifier // nil: no secret
+	unsigned bool
+}
+
+// ServeHTTP answers one webhook: 200 only once the event is committed;
+// nothing is stored for any other answer.
+func (wh *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() { wh.s.metrics.WebhookResponse(rw.status) }()
+	if err := wh.receive(rw, r); err != nil {
+		wh.s.writeError(rw, r, err)
+	}
+}
+
+func (wh *webhookReceiver) receive(w http.ResponseWriter, r *http.Request) error {
+	if wh.verifier == nil && !wh.unsigned {
+		return errorf(codeUnavailable, "the webhook receiver has no secret: set SEAM_WEBHOOK_SECRET to the whsec_... "+
+			"signing secret of your Seam webhook endpoint and restart amtrack serve")
+	}
+	received := time.Now()
+	// The server limits every body to MaxBodyBytes: a longer one is a 413.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if wh.verifier != nil {
+		if err := wh.verifier.Verify(body, r.Header); err != nil {
+			return err
+		}
+	}
+	ev, err := domain.ParseEvent(body)
+	if err != nil {
+		wh.s.metrics.EventRejected("unknown", domain.ErrorCode(err))
+		return err
+	}
+	batch := []store.Pending{{Event: ev, Source: store.SourceWebhook, MessageID: MessageID(r.Header), ReceivedAt: received}}
+	out, err := wh.app.Append(r.Context(), batch)
+	if err != nil {
+		return err
+	}
+	wh.s.metrics.CountOutcomes(batch, out)
+	if out[0].Err != nil {
+		return out[0].Err
+	}
+	wh.s.writeJSON(w, r, http.StatusOK, webhookResponse{OK: true, EventID: ev.ID, Seq: out[0].Seq, Duplicate: out[0].Duplicate})
+	return nil
+}
