@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
-	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -94,37 +93,6 @@ func BenchmarkRawInsert(b *testing.B) {
 		}
 		stmt.Close()
 		require.NoError(b, tx.Commit())
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(len(raws))/b.Elapsed().Seconds(), "events/s")
-}
-
-// BenchmarkIngest is what `amtrack ingest` does per event, timed whole:
-// parse, append and fold into the read model in the same transaction, in
-// batches of benchBatch, into a fresh file. Compare with BenchmarkRawInsert
-// in the same run; -benchtime=1000000x gives the README's 1M figure.
-func BenchmarkIngest(b *testing.B) {
-	raws := generated(b, b.N)
-	ctx := context.Background()
-	db := MustOpen(b)
-	proj, err := projection.Open(ctx, db)
-	require.NoError(b, err)
-	b.ReportAllocs()
-	b.ResetTimer()
-	batch := make([]store.Pending, 0, benchBatch)
-	for start := 0; start < len(raws); start += benchBatch {
-		end := min(start+benchBatch, len(raws))
-		batch = batch[:0]
-		for _, raw := range raws[start:end] {
-			e, err := domain.ParseEvent(raw)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch = append(batch, store.Pending{Event: e, Source: store.SourceFile})
-		}
-		if _, err := proj.Append(ctx, batch); err != nil {
-			b.Fatal(err)
-		}
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(len(raws))/b.Elapsed().Seconds(), "events/s")
