@@ -234,99 +234,87 @@ func (rp *rowProgress) step() {
 	}
 }
 
-// foldMethods folds every access method from the log, as q sees it, in
-// stream order, calling fn with each state. It returns the number of methods.
+// foldMethods folds every access method from the log, as q sees it up to
+// maxSeq, in stream order, calling fn with each state. It returns the number
+// of methods.
 func foldMethods(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT method_stream, `+store.FoldColumns("")+` FROM events
-		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq)
-	if err != nil {
-		return 0, fmt.Errorf("scan method events: %w", err)
-	}
-	defer rows.Close()
-	var (
-		n       int64
-		current int64 = -1
-		state   *domain.AccessMethod
-	)
-	emit := func() error {
-		if state == nil {
-			return nil
-		}
-		n++
-		return fn(current, state)
-	}
-	for rows.Next() {
-		var stream int64
-		e, err := store.ScanEvent(rows, &stream)
-		if err != nil {
-			return n, fmt.Errorf("scan method events: %w", err)
-		}
-		prog.step()
-		if stream != current {
-			if err := emit(); err != nil {
-				return n, err
+	var n int64
+	err := scanStreams(ctx, q, `SELECT method_stream, `+store.FoldColumns("")+` FROM events
+		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq, prog,
+		func(stream int64, events []*domain.Event) error {
+			s := domain.FoldAccessMethod(events)
+			if s == nil { // only types that do not fold
+				return nil
 			}
-			current, state = stream, nil
-		}
-		if !domain.Folds(e.Type) {
-			continue
-		}
-		if state == nil {
-			state = domain.NewAccessMethod(e.AccessMethodID, e.WorkspaceID)
-		}
-		state.Apply(e)
-	}
-	if err := rows.Err(); err != nil {
+			n++
+			return fn(stream, s)
+		})
+	if err != nil {
 		return n, fmt.Errorf("scan method events: %w", err)
 	}
-	return n, emit()
+	return n, nil
 }
 
-// foldGrants folds every grant summary from the log, in stream order.
+// foldGrants folds every grant summary from the log up to maxSeq, in stream
+// order. It returns the number of grants.
 func foldGrants(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT g.grant_stream, `+store.FoldColumns("e.")+`
+	var n int64
+	err := scanStreams(ctx, q, `SELECT g.grant_stream, `+store.FoldColumns("e.")+`
 		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq)
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq, prog,
+		func(stream int64, events []*domain.Event) error {
+			id, err := eventGrantID(ctx, q, stream, events[0])
+			if err != nil {
+				return err
+			}
+			g := domain.NewAccessGrant(id)
+			for _, e := range events {
+				g.Apply(e)
+			}
+			n++
+			return fn(stream, g)
+		})
 	if err != nil {
-		return 0, fmt.Errorf("scan grant events: %w", err)
+		return n, fmt.Errorf("scan grant events: %w", err)
+	}
+	return n, nil
+}
+
+// scanStreams runs query (rows of a stream number then the fold columns,
+// ordered by stream) and calls fn with each stream's events, one stream in
+// memory at a time.
+func scanStreams(ctx context.Context, q store.Querier, query string, maxSeq int64, prog *rowProgress,
+	fn func(stream int64, events []*domain.Event) error) error {
+	rows, err := q.QueryContext(ctx, query, maxSeq)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
-	var (
-		n       int64
-		current int64 = -1
-		state   *domain.AccessGrant
-	)
-	emit := func() error {
-		if state == nil {
-			return nil
-		}
-		n++
-		return fn(current, state)
-	}
+	current := int64(-1)
+	var events []*domain.Event
 	for rows.Next() {
 		var stream int64
 		e, err := store.ScanEvent(rows, &stream)
 		if err != nil {
-			return n, fmt.Errorf("scan grant events: %w", err)
+			return err
 		}
 		prog.step()
-		if stream != current {
-			if err := emit(); err != nil {
-				return n, err
+		if stream != current && len(events) > 0 {
+			if err := fn(current, events); err != nil {
+				return err
 			}
-			current = stream
-			id, err := eventGrantID(ctx, q, stream, e)
-			if err != nil {
-				return n, err
-			}
-			state = domain.NewAccessGrant(id)
+			events = events[:0]
 		}
-		state.Apply(e)
+		current = stream
+		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("scan grant events: %w", err)
+		return err
 	}
-	return n, emit()
+	if len(events) > 0 {
+		return fn(current, events)
+	}
+	return nil
 }
 
 // eventGrantID returns the id of grant stream, read off e (an event of its
