@@ -31,7 +31,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/healthz", "/metrics", "/openapi.json", "/readyz",
 		"/v1/access_grants/{access_grant_id}", "/v1/access_grants/{access_grant_id}/events",
 		"/v1/access_methods", "/v1/access_methods/{access_method_id}", "/v1/access_methods/{access_method_id}/events",
-		"/v1/events", "/v1/events/{event_id}",
+		"/v1/events", "/v1/events/{event_id}", "/webhooks/seam",
 	}
 	paths := doc.Paths.InMatchingOrder()
 	slices.Sort(paths)
@@ -40,6 +40,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	param := regexp.MustCompile(`\{([a-z_]+)\}`)
 	values := map[string]string{"access_grant_id": id.grant, "access_method_id": id.method, "event_id": id.event}
 	for _, path := range paths {
+		if path == "/webhooks/seam" {
+			continue // the one write route: below, and its responses in webhook_test.go
+		}
 		target := param.ReplaceAllStringFunc(path, func(m string) string { return values[m[1:len(m)-1]] })
 		res := c.get(target)
 		assert.Equal(t, http.StatusOK, res.status, "%s: %s", target, res.body)
@@ -49,5 +52,15 @@ func TestOpenAPIDocument(t *testing.T) {
 		for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			assert.Nil(t, item.GetOperation(m), "%s is read-only", path)
 		}
+	}
+
+	// The webhook receiver answers POST only and documents every answer of
+	// SPEC §6.
+	item := doc.Paths.Value("/webhooks/seam")
+	require.NotNil(t, item.Post)
+	assert.Nil(t, item.Get)
+	assert.NotNil(t, item.Post.RequestBody)
+	for _, status := range []int{200, 400, 401, 405, 409, 413, 503} {
+		assert.NotNil(t, item.Post.Responses.Status(status), "/webhooks/seam documents its %d", status)
 	}
 }

@@ -70,8 +70,20 @@ func (w *Writer) Append(ctx context.Context, batch []Pending) ([]Outcome, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	res := <-req.reply
-	return res.outcomes, res.err
+	select {
+	case res := <-req.reply:
+		return res.outcomes, res.err
+	case <-w.done:
+		// The select above may have queued req after Close (both cases
+		// ready), behind the writer's last drain. The writer answers every
+		// request it took before it ends, so no answer means not appended.
+		select {
+		case res := <-req.reply:
+			return res.outcomes, res.err
+		default:
+			return nil, ErrWriterClosed
+		}
+	}
 }
 
 // Close stops accepting appends, commits those already queued and returns
