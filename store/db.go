@@ -66,7 +66,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	// recursive_triggers makes INSERT OR REPLACE fire the delete triggers too.
 	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_recursive_triggers=on"
-	write, err := sql.Open("sqlite3", base+"&_txlock=immediate&_synchronous="+opts.Synchronous+
+	write, err := sql.Open("sqlite3", base+"&_txlock=immediate&_stmt_cache_size=128&_synchronous="+opts.Synchronous+
 		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
