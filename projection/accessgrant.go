@@ -82,22 +82,5 @@ func (p *Projection) GrantHistory(ctx context.Context, id domain.ID, f HistoryFi
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	return queryRecords(ctx, p.db.Reader(), q, args...)
-}
-
-func queryRecords(ctx context.Context, q store.Querier, query string, args ...any) ([]store.Record, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Record{}
-	for rows.Next() {
-		rec, err := store.ScanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
+	return store.QueryRecords(ctx, p.db.Reader(), q, args...)
 }

@@ -135,7 +135,7 @@ func (p *Projection) MethodEvents(ctx context.Context, id domain.ID, f HistoryFi
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	return queryRecords(ctx, p.db.Reader(), q, args...)
+	return store.QueryRecords(ctx, p.db.Reader(), q, args...)
 }
 
 // Events returns up to limit logged events with seq > afterSeq in seq

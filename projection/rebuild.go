@@ -188,20 +188,7 @@ func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*ap
 }
 
 func tailRecords(ctx context.Context, q store.Querier, after int64) ([]store.Record, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+store.RecordColumns("")+` FROM events WHERE seq > ? ORDER BY seq`, after)
-	if err != nil {
-		return nil, fmt.Errorf("read tail: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Record
-	for rows.Next() {
-		rec, err := store.ScanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read tail: %w", err)
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
+	return store.QueryRecords(ctx, q, `SELECT `+store.RecordColumns("")+` FROM events WHERE seq > ? ORDER BY seq`, after)
 }
 
 // rowProgress counts rows scanned by foldMethods and foldGrants.

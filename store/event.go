@@ -469,7 +469,7 @@ func (db *DB) Events(ctx context.Context, afterSeq int64, eventType string, limi
 	}
 	q += ` ORDER BY seq LIMIT ?`
 	args = append(args, limit)
-	return queryRecords(ctx, db.read, q, args...)
+	return QueryRecords(ctx, db.read, q, args...)
 }
 
 // Querier is *sql.DB, *sql.Tx or *sql.Conn.
@@ -477,13 +477,14 @@ type Querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func queryRecords(ctx context.Context, q Querier, query string, args ...any) ([]Record, error) {
+// QueryRecords runs a query selecting RecordColumns and scans every row.
+func QueryRecords(ctx context.Context, q Querier, query string, args ...any) ([]Record, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	var out []Record
+	out := []Record{}
 	for rows.Next() {
 		rec, err := ScanRecord(rows)
 		if err != nil {
