@@ -70,6 +70,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"ingest":   {"append events from JSON Lines, a JSON array or one object (files or - for stdin)", runIngest},
+		"sync":     {"backfill the log from Seam's events API (SEAM_API_KEY), resuming from its checkpoint", runSync},
 		"generate": {"write a deterministic synthetic Seam event stream as JSON Lines", runGenerate},
 		"version":  {"print the version", runVersion},
 		"show":     {"print an access method's state as JSON", runShow},

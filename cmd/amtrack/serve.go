@@ -81,6 +81,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		"accept webhooks without SEAM_WEBHOOK_SECRET, unsigned (local testing only)")
 	commitBatch := fs.Int("commit-batch", 2000,
 		"most webhook events group-committed in one transaction (1: a transaction per webhook)")
+	syncInterval := fs.Duration("sync-interval", 0,
+		"also sync from Seam's events API every interval, e.g. 5m (needs SEAM_API_KEY; 0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,6 +91,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	bgSync, err := newBackgroundSync(*syncInterval)
+	if err != nil {
+		return err
 	}
 	opts, err := sf.options(e)
 	if err != nil {
@@ -117,6 +123,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if secret == "" && !*unsigned {
 		opts.Logger.Warn("SEAM_WEBHOOK_SECRET is not set: POST /webhooks/seam answers 503 until it is")
 	}
+	stopSync := bgSync.start(ctx, a, writer, opts) // stopped before the writer closes
+	defer stopSync()
 	return srv.Serve(ctx)
 }
 
