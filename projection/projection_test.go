@@ -16,33 +16,16 @@ import (
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/projection/projectiontest"
 	"github.com/amtrack/amtrack/store"
 )
 
 // MustOpen opens a projection over a fresh database file.
-func MustOpen(tb testing.TB) *projection.Projection {
-	tb.Helper()
-	ctx := context.Background()
-	// synchronous=OFF: these tests check logic, not durability.
-	db, err := store.Open(ctx, filepath.Join(tb.TempDir(), "amtrack.db"), store.Options{Synchronous: "OFF", CacheMiB: 8})
-	require.NoError(tb, err)
-	tb.Cleanup(func() { db.Close() })
-	p, err := projection.Open(ctx, db)
-	require.NoError(tb, err)
-	return p
-}
+func MustOpen(tb testing.TB) *projection.Projection { return projectiontest.MustOpen(tb) }
 
-// generate returns a generated stream, parsed.
+// generate returns generate's stream for (methods, seed), parsed.
 func generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
-	tb.Helper()
-	var out []*domain.Event
-	err := domain.Generate(domain.GenerateOptions{Methods: methods, Seed: seed}, func(b []byte) error {
-		e, err := domain.ParseEvent(b)
-		out = append(out, e)
-		return err
-	})
-	require.NoError(tb, err)
-	return out
+	return projectiontest.Generate(tb, methods, seed)
 }
 
 // ingest appends events in batches of random sizes (1 to maxBatch).
