@@ -36,16 +36,15 @@ const (
 // Time is an instant in Unix nanoseconds that prints as FormatTime does.
 type Time int64
 
-// MarshalJSON writes the time as an RFC 3339 string in UTC.
-func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(FormatNanos(int64(t))) }
+// MarshalText writes the time as an RFC 3339 string in UTC (encoding/json
+// quotes it).
+func (t Time) MarshalText() ([]byte, error) {
+	return time.Unix(0, int64(t)).UTC().AppendFormat(nil, time.RFC3339Nano), nil
+}
 
-// UnmarshalJSON reads an RFC 3339 string.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
+// UnmarshalText reads an RFC 3339 string.
+func (t *Time) UnmarshalText(b []byte) error {
+	v, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
 		return err
 	}
