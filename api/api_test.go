@@ -23,7 +23,6 @@ import (
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/projection/projectiontest"
-	"github.com/amtrack/amtrack/store"
 )
 
 var _ api.ReadModel = (*projection.Projection)(nil)
@@ -39,19 +38,7 @@ func generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
 // appendEvents appends events in batches of at most 500.
 func appendEvents(tb testing.TB, p *projection.Projection, events []*domain.Event) {
 	tb.Helper()
-	for len(events) > 0 {
-		n := min(len(events), 500)
-		batch := make([]store.Pending, n)
-		for i, e := range events[:n] {
-			batch[i] = store.Pending{Event: e, Source: store.SourceFile}
-		}
-		out, err := p.Append(context.Background(), batch)
-		require.NoError(tb, err)
-		for _, o := range out {
-			require.NoError(tb, o.Err)
-		}
-		events = events[n:]
-	}
+	projectiontest.Append(tb, p, events, func() int { return 500 })
 }
 
 // seeded returns a projection holding generate's stream for 60 methods

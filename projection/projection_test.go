@@ -31,19 +31,7 @@ func generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
 // ingest appends events in batches of random sizes (1 to maxBatch).
 func ingest(tb testing.TB, p *projection.Projection, events []*domain.Event, rng *rand.Rand, maxBatch int) {
 	tb.Helper()
-	for len(events) > 0 {
-		n := min(len(events), 1+rng.IntN(maxBatch))
-		batch := make([]store.Pending, n)
-		for i, e := range events[:n] {
-			batch[i] = store.Pending{Event: e, Source: store.SourceFile}
-		}
-		out, err := p.Append(context.Background(), batch)
-		require.NoError(tb, err)
-		for _, o := range out {
-			require.NoError(tb, o.Err)
-		}
-		events = events[n:]
-	}
+	projectiontest.Append(tb, p, events, func() int { return 1 + rng.IntN(maxBatch) })
 }
 
 func dump(tb testing.TB, p *projection.Projection) string {

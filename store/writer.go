@@ -117,16 +117,14 @@ func (w *Writer) run() {
 // events.
 func (w *Writer) gather(first *writeRequest) []*writeRequest {
 	group := []*writeRequest{first}
-	n := len(first.batch)
-	for n < w.maxBatch {
+	for n := len(first.batch); n < w.maxBatch; {
 		select {
 		case req := <-w.reqs:
 			group = append(group, req)
 			n += len(req.batch)
-			continue
 		default:
+			return group
 		}
-		break
 	}
 	return group
 }

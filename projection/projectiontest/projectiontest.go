@@ -40,3 +40,22 @@ func Generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
 	require.NoError(tb, err)
 	return out
 }
+
+// Append appends events through p in batches whose sizes next returns
+// (each at least 1), requiring every event to be appended or a duplicate.
+func Append(tb testing.TB, p *projection.Projection, events []*domain.Event, next func() int) {
+	tb.Helper()
+	for len(events) > 0 {
+		n := min(len(events), max(1, next()))
+		batch := make([]store.Pending, n)
+		for i, e := range events[:n] {
+			batch[i] = store.Pending{Event: e, Source: store.SourceFile}
+		}
+		out, err := p.Append(context.Background(), batch)
+		require.NoError(tb, err)
+		for _, o := range out {
+			require.NoError(tb, o.Err)
+		}
+		events = events[n:]
+	}
+}
