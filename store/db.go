@@ -14,13 +14,28 @@ import (
 	"strings"
 	"sync"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver (cgo)
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/amtrack/amtrack/domain"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// driverName is mattn/go-sqlite3 with the pragmas every amtrack connection
+// needs that have no DSN parameter. temp_store=MEMORY keeps statement
+// journals in memory: a multi-row INSERT into a table with foreign keys
+// journals every page it touches, and with temp_store=FILE those journals
+// spill to temporary files (measured: 9 GB of writes for a 1M-event ingest
+// whose database is 1 GB).
+const driverName = "sqlite3_amtrack"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+		return err
+	}})
+}
 
 // Options tune Open. The zero value is what amtrack uses.
 type Options struct {
@@ -66,7 +81,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	// recursive_triggers makes INSERT OR REPLACE fire the delete triggers too.
 	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_recursive_triggers=on"
-	write, err := sql.Open("sqlite3", base+"&_txlock=immediate&_stmt_cache_size=128&_synchronous="+opts.Synchronous+
+	write, err := sql.Open(driverName, base+"&_txlock=immediate&_stmt_cache_size=128&_synchronous="+opts.Synchronous+
 		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -88,7 +103,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	read, err := sql.Open("sqlite3", base+"&_query_only=true&_cache_size=-8192")
+	read, err := sql.Open(driverName, base+"&_query_only=true&_cache_size=-8192")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database: %w", err)

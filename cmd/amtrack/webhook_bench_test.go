@@ -40,9 +40,13 @@ func BenchmarkWebhook(b *testing.B) {
 	}
 }
 
-// buildBenchBinary builds amtrack into a temporary directory.
+// buildBenchBinary builds amtrack into a temporary directory, or returns
+// $AMTRACK_BENCH_BIN when it is set (a binary kept for perf to symbolize).
 func buildBenchBinary(b *testing.B) string {
 	b.Helper()
+	if bin := os.Getenv("AMTRACK_BENCH_BIN"); bin != "" {
+		return bin
+	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		b.Skip("no go tool in PATH")
