@@ -154,3 +154,50 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkGroupCommit is the webhook path without HTTP: 64 goroutines each
+// append one event at a time through the group-commit writer into a fresh
+// database (synchronous=FULL), folding in the same transaction. It shows how
+// long the one writer goroutine takes per event, the serial part of the
+// webhook receiver:
+//
+//	go test ./projection -run XXX -bench GroupCommit -benchtime 20000x
+func BenchmarkGroupCommit(b *testing.B) {
+	ctx := context.Background()
+	var events []*domain.Event
+	err := domain.Generate(domain.GenerateOptions{Methods: b.N/8 + 10, Seed: 7}, func(raw []byte) error {
+		if len(events) == b.N {
+			return nil
+		}
+		e, err := domain.ParseEvent(raw)
+		events = append(events, e)
+		return err
+	})
+	require.NoError(b, err)
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "a.db"), store.Options{})
+	require.NoError(b, err)
+	defer db.Close()
+	p, err := projection.Open(ctx, db)
+	require.NoError(b, err)
+	w := store.NewWriter(db, p.Apply, 0)
+	defer w.Close()
+	const senders = 64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Go(func() {
+			for i := s; i < len(events); i += senders {
+				out, err := w.Append(ctx, []store.Pending{{Event: events[i], Source: store.SourceWebhook}})
+				if err == nil {
+					err = out[0].Err
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(len(events))/b.Elapsed().Seconds(), "events/s")
+}

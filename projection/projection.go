@@ -184,7 +184,6 @@ type applier struct {
 	tx      *store.Tx
 	t       *tables
 	cache   *stateCache // nil: no cache (rebuild tables)
-	stmts   map[string]*sql.Stmt
 	methods map[domain.ID]*methodEntry
 	grants  map[domain.ID]*grantEntry
 }
@@ -202,42 +201,21 @@ type grantEntry struct {
 }
 
 func newApplier(tx *store.Tx, t *tables) *applier {
-	return &applier{tx: tx, t: t, stmts: map[string]*sql.Stmt{},
+	return &applier{tx: tx, t: t,
 		methods: map[domain.ID]*methodEntry{}, grants: map[domain.ID]*grantEntry{}}
 }
 
-func (a *applier) stmt(ctx context.Context, name string) (*sql.Stmt, error) {
-	if s, ok := a.stmts[name]; ok {
-		return s, nil
-	}
-	s, err := a.tx.PrepareContext(ctx, a.t.sql[name])
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s: %w", name, err)
-	}
-	a.stmts[name] = s
-	return s, nil
-}
-
+// exec runs the named statement (compiled once per connection: the
+// driver's statement cache).
 func (a *applier) exec(ctx context.Context, name string, args ...any) error {
-	s, err := a.stmt(ctx, name)
-	if err != nil {
-		return err
-	}
-	if _, err := s.ExecContext(ctx, args...); err != nil {
+	if _, err := a.tx.ExecContext(ctx, a.t.sql[name], args...); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
 
-func (a *applier) close() {
-	for _, s := range a.stmts {
-		s.Close()
-	}
-}
-
 // apply folds recs and writes the checkpoint.
 func (a *applier) apply(ctx context.Context, recs []store.Record) error {
-	defer a.close()
 	for _, rec := range recs {
 		if err := a.add(ctx, rec.Event); err != nil {
 			return err
@@ -287,13 +265,9 @@ func (a *applier) method(ctx context.Context, id domain.ID) (*methodEntry, error
 			return m, nil
 		}
 	}
-	s, err := a.stmt(ctx, "loadMethod")
-	if err != nil {
-		return nil, err
-	}
 	var state, eventID []byte
 	var occ, created int64
-	err = s.QueryRowContext(ctx, stream).Scan(&state, &occ, &created, &eventID)
+	err = a.tx.QueryRowContext(ctx, a.t.sql["loadMethod"], stream).Scan(&state, &occ, &created, &eventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -322,12 +296,8 @@ func (a *applier) grant(ctx context.Context, id domain.ID) (*grantEntry, error) 
 			return g, nil
 		}
 	}
-	s, err := a.stmt(ctx, "loadGrant")
-	if err != nil {
-		return nil, err
-	}
 	var state []byte
-	err = s.QueryRowContext(ctx, stream).Scan(&state)
+	err = a.tx.QueryRowContext(ctx, a.t.sql["loadGrant"], stream).Scan(&state)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		g.state = domain.NewAccessGrant(id)

@@ -177,7 +177,6 @@ func (w *chunkWriter) flush() {
 func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*applier) error) error {
 	return p.db.Update(ctx, func(tx *store.Tx) error {
 		a := newApplier(tx, t)
-		defer a.close()
 		for _, fn := range chunk {
 			if err := fn(a); err != nil {
 				return err

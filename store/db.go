@@ -81,6 +81,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	// recursive_triggers makes INSERT OR REPLACE fire the delete triggers too.
 	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_recursive_triggers=on"
+	// The writer's statements are compiled once and kept in the driver's
+	// cache (_stmt_cache_size), which serves Exec and Query with arguments;
+	// an explicit Prepare would compile again on every transaction.
 	write, err := sql.Open(driverName, base+"&_txlock=immediate&_stmt_cache_size=128&_synchronous="+opts.Synchronous+
 		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
 	if err != nil {
@@ -142,8 +145,7 @@ func (db *DB) Close() error {
 type Tx struct {
 	*sql.Tx
 	db       *DB
-	stmts    map[string]*sql.Stmt // prepared once per transaction
-	streams  map[streamKey]int64  // stream numbers created in this transaction
+	streams  map[streamKey]int64 // stream numbers created in this transaction
 	onCommit []func()
 	external bool
 }
@@ -167,7 +169,6 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, db: db}
-	defer tx.close()
 	var version int64
 	if err := sqlTx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
 		_ = sqlTx.Rollback()
@@ -187,12 +188,6 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		fn()
 	}
 	return nil
-}
-
-func (tx *Tx) close() {
-	for _, s := range tx.stmts {
-		s.Close()
-	}
 }
 
 // migrate applies the embedded migrations not yet recorded, each in its own

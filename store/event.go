@@ -159,7 +159,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		n := len(rows) / nEventColumns
 		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + placeholders(nEventColumns, n) +
 			` ON CONFLICT (event_id) DO NOTHING`
-		res, err := tx.execCached(ctx, q, rows...)
+		res, err := tx.ExecContext(ctx, q, rows...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
@@ -238,7 +238,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		chunk := links[start:min(start+insertRows*linkCols, len(links))]
 		q := `INSERT INTO event_grants (grant_stream, occurred_at, created_at, event_id, seq) VALUES ` +
 			placeholders(linkCols, len(chunk)/linkCols) + ` ON CONFLICT DO NOTHING`
-		if _, err := tx.execCached(ctx, q, chunk...); err != nil {
+		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
 			return nil, fmt.Errorf("link events to grants: %w", err)
 		}
 	}
@@ -260,22 +260,6 @@ func (tx *Tx) markInserted(ctx context.Context, chunk []Record, inserted []bool)
 		inserted[seq-chunk[0].Seq] = true
 	}
 	return rows.Err()
-}
-
-// execCached runs q with a statement prepared once per transaction.
-func (tx *Tx) execCached(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, ok := tx.stmts[q]
-	if !ok {
-		var err error
-		if st, err = tx.PrepareContext(ctx, q); err != nil {
-			return nil, err
-		}
-		if tx.stmts == nil {
-			tx.stmts = map[string]*sql.Stmt{}
-		}
-		tx.stmts[q] = st
-	}
-	return st.ExecContext(ctx, args...)
 }
 
 // compareStored decides between duplicate and conflict for an event whose
