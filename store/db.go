@@ -23,17 +23,25 @@ import (
 var migrations embed.FS
 
 // driverName is mattn/go-sqlite3 with the pragmas every amtrack connection
-// needs that have no DSN parameter. temp_store=MEMORY keeps statement
-// journals in memory: a multi-row INSERT into a table with foreign keys
-// journals every page it touches, and with temp_store=FILE those journals
-// spill to temporary files (measured: 9 GB of writes for a 1M-event ingest
-// whose database is 1 GB).
+// needs that have no DSN parameter:
+//   - temp_store=MEMORY keeps statement journals in memory: a multi-row
+//     INSERT into a table with foreign keys journals every page it touches,
+//     and with temp_store=FILE those journals spill to temporary files
+//     (measured: 9 GB of writes for a 1M-event ingest whose database is 1 GB);
+//   - wal_autocheckpoint=65536 (a 256 MiB WAL between checkpoints): the hot
+//     pages of the random-key indexes are rewritten by every commit, and a
+//     checkpoint copies each page once however often it was rewritten
+//     (ingest of 1M events about 5% faster than with 16384).
 const driverName = "sqlite3_amtrack"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
-		return err
+		for _, pragma := range []string{"PRAGMA temp_store = MEMORY", "PRAGMA wal_autocheckpoint = 65536"} {
+			if _, err := c.Exec(pragma, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}})
 }
 
@@ -96,7 +104,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{path: path, write: write}
 	// The page size only takes effect on a new, empty file, before WAL mode
 	// (which is persistent, so readers open in WAL too).
-	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(opts.PageSize), "PRAGMA journal_mode = WAL", "PRAGMA wal_autocheckpoint = 16384"} {
+	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(opts.PageSize), "PRAGMA journal_mode = WAL"} {
 		if _, err := write.ExecContext(ctx, pragma); err != nil {
 			write.Close()
 			return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -19,7 +19,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 	db := MustOpen(t)
 	writer := map[string]string{}
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
-		for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "temp_store", "busy_timeout"} {
+		for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "temp_store", "busy_timeout", "wal_autocheckpoint"} {
 			var v string
 			if err := tx.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
 				return err
@@ -29,7 +29,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
-		"temp_store": "2", "busy_timeout": "10000"}, writer)
+		"temp_store": "2", "busy_timeout": "10000", "wal_autocheckpoint": "65536"}, writer)
 
 	var mode, temp string
 	require.NoError(t, db.Reader().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
