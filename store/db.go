@@ -114,7 +114,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	read, err := sql.Open(driverName, base+"&_query_only=true&_cache_size=-8192")
+	read, err := sql.Open(driverName, base+"&_query_only=true&_stmt_cache_size=64&_cache_size=-8192")
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database: %w", err)
