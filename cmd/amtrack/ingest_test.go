@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/amtrack/amtrack/domain"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -524,4 +527,36 @@ func TestIngestByteOrderMark(t *testing.T) {
 	got := runCLI(t, "", "ingest", "--db", db, path)
 	assert.Contains(t, []string{summary(2, 0, 0), summary(1, 0, 1)}, got.stdout, got.stderr)
 	assert.Equal(t, 0, runCLI(t, "", "show", "--db", db, testMethodID(2)).code, "the second line must be appended")
+}
+
+// TestIngestStopsReadingWhenAppendFails feeds ingest an endless stdin and
+// makes every append fail (a trigger on the log): ingest must stop reading,
+// return the append's error and not hang parsing input it will never append.
+func TestIngestStopsReadingWhenAppendFails(t *testing.T) {
+	db := tempDB(t)
+	require.Equal(t, 0, runCLI(t, "", "ingest", "--db", db, "-").code)
+	conn, err := sql.Open("sqlite3", db)
+	require.NoError(t, err)
+	_, err = conn.Exec(`CREATE TRIGGER fail_appends BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+
+	pr, pw := io.Pipe()
+	go func() { // generated events, for ever (until ingest's end closes the pipe)
+		for seed := uint64(1); ; seed++ {
+			err := domain.Generate(domain.GenerateOptions{Methods: 1000, Seed: seed}, func(b []byte) error {
+				_, err := pw.Write(append(b, '\n'))
+				return err
+			})
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	err = Run(context.Background(), []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "injected failure")
+	assert.Empty(t, stdout.String(), "no summary after a failed append")
 }
