@@ -80,7 +80,8 @@ func (p *Projection) GrantHistory(ctx context.Context, id domain.ID, f HistoryFi
 	}
 	q += ` ORDER BY g.occurred_at, g.created_at, g.event_id`
 	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
 	}
 	return store.QueryRecords(ctx, p.db.Reader(), q, args...)
 }

@@ -77,7 +77,8 @@ func (p *Projection) ListAccessMethods(ctx context.Context, f MethodFilter) ([]*
 	}
 	q.WriteString(` ORDER BY ` + idCol)
 	if f.Limit > 0 {
-		fmt.Fprintf(&q, ` LIMIT %d`, f.Limit)
+		q.WriteString(` LIMIT ?`) // bound, so every limit shares one cached statement
+		args = append(args, f.Limit)
 	}
 
 	rows, err := p.db.Reader().QueryContext(ctx, q.String(), args...)
@@ -133,7 +134,8 @@ func (p *Projection) MethodEvents(ctx context.Context, id domain.ID, f HistoryFi
 	}
 	q += ` ORDER BY occurred_at, created_at, event_id`
 	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
 	}
 	return store.QueryRecords(ctx, p.db.Reader(), q, args...)
 }
