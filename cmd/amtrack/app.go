@@ -15,7 +15,11 @@ type app struct {
 }
 
 func openApp(ctx context.Context, path string) (*app, error) {
-	db, err := store.Open(ctx, path, store.Options{})
+	return openAppOptions(ctx, path, store.Options{})
+}
+
+func openAppOptions(ctx context.Context, path string, opts store.Options) (*app, error) {
+	db, err := store.Open(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -187,8 +187,12 @@ func dialRaw(host string) (*rawConn, error) {
 	return &rawConn{Conn: c, r: bufio.NewReader(c)}, nil
 }
 
-// roundTrip writes one request and reads its response.
+// roundTrip writes one request and reads its response; a server that
+// stops answering fails it after a minute instead of hanging the benchmark.
 func (c *rawConn) roundTrip(req []byte) (status int, body []byte, err error) {
+	if err := c.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		return 0, nil, err
+	}
 	if _, err := c.Write(req); err != nil {
 		return 0, nil, err
 	}
