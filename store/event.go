@@ -445,20 +445,15 @@ func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
 // Events returns up to limit events with seq > afterSeq in seq order,
 // optionally only those of one event type.
 func (db *DB) Events(ctx context.Context, afterSeq int64, eventType string, limit int) ([]Record, error) {
-	if eventType != "" {
-		return QueryRecords(ctx, db.read, eventsQuery(true), afterSeq, eventType, limit)
-	}
-	return QueryRecords(ctx, db.read, eventsQuery(false), afterSeq, limit)
-}
-
-// eventsQuery selects the log after a seq (and of one event type: a range
-// of the events_event_type index), in seq order, up to a limit.
-func eventsQuery(byType bool) string {
 	q := `SELECT ` + RecordColumns("") + ` FROM events WHERE seq > ?`
-	if byType {
+	args := []any{afterSeq}
+	if eventType != "" {
 		q += ` AND event_type = ?`
+		args = append(args, eventType)
 	}
-	return q + ` ORDER BY seq LIMIT ?`
+	q += ` ORDER BY seq LIMIT ?`
+	args = append(args, limit)
+	return QueryRecords(ctx, db.read, q, args...)
 }
 
 // Querier is *sql.DB, *sql.Tx or *sql.Conn.
