@@ -27,19 +27,13 @@ var migrations embed.FS
 //   - temp_store=MEMORY keeps statement journals in memory: a multi-row
 //     INSERT into a table with foreign keys journals every page it touches,
 //     and with temp_store=FILE those journals spill to temporary files
-//     (measured: 9 GB of writes for a 1M-event ingest whose database is 1 GB);
-//   - journal_size_limit truncates the WAL back to 64 MiB after a checkpoint
-//     that let it grow (a long reader can hold checkpoints back).
+//     (measured: 9 GB of writes for a 1M-event ingest whose database is 1 GB).
 const driverName = "sqlite3_amtrack"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		for _, pragma := range []string{"PRAGMA temp_store = MEMORY", "PRAGMA journal_size_limit = 67108864"} {
-			if _, err := c.Exec(pragma, nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+		return err
 	}})
 }
 
@@ -110,8 +104,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{path: path, write: write}
 	// The page size only takes effect on a new, empty file, before WAL mode
 	// (which is persistent, so readers open in WAL too).
+	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
+	// twice its working size (a long reader can hold checkpoints back).
 	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(opts.PageSize), "PRAGMA journal_mode = WAL",
-		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages)} {
+		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages),
+		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*opts.PageSize)} {
 		if _, err := write.ExecContext(ctx, pragma); err != nil {
 			write.Close()
 			return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -30,7 +30,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
-		"temp_store": "2", "busy_timeout": "10000", "wal_autocheckpoint": "16384", "journal_size_limit": "67108864"}, writer)
+		"temp_store": "2", "busy_timeout": "10000", "wal_autocheckpoint": "16384", "journal_size_limit": "134217728"}, writer)
 
 	var mode, temp string
 	require.NoError(t, db.Reader().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
