@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/amtrack/amtrack/domain"
 )
@@ -69,7 +70,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "request refused", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("type", code), slog.String("message", msg))
 	}
-	if code == domain.EUnauthorized {
+	if code == domain.EUnauthorized && strings.HasPrefix(r.URL.Path, "/v1/") {
+		// Only the API takes a bearer token; a webhook's 401 is about its signature.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="amtrack"`)
 	}
 	s.writeJSON(w, r, status, errorBody{Error: errorDetail{Type: code, Message: msg}})

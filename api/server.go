@@ -87,6 +87,7 @@ type Server struct {
 	opts      Options
 	log       *slog.Logger
 	metrics   *Metrics
+	webhooks  bool // EnableWebhooks was called
 	router    *mux.Router
 	tokenHash [sha256.Size]byte
 	scrape    http.Handler // the metrics handler
@@ -256,6 +257,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if r.ContentLength > MaxBodyBytes {
 		s.writeError(rw, r, errorf(domain.ETooLarge, "the request body is %d bytes, over the limit of 1 MiB", r.ContentLength))
+		if s.webhooks && r.URL.Path == webhookPath {
+			s.metrics.WebhookResponse(http.StatusRequestEntityTooLarge) // refused before the receiver saw it
+		}
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, MaxBodyBytes)

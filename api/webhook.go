@@ -40,6 +40,9 @@ type webhookResponse struct {
 	Duplicate bool      `json:"duplicate"`
 }
 
+// webhookPath is the webhook receiver's route.
+const webhookPath = "/webhooks/seam"
+
 // EnableWebhooks registers POST /webhooks/seam (SPEC §6), appending
 // through app. Errors: invalid_input for a malformed secret.
 func (s *Server) EnableWebhooks(app Appender, opts WebhookOptions) error {
@@ -51,7 +54,8 @@ func (s *Server) EnableWebhooks(app Appender, opts WebhookOptions) error {
 		}
 	}
 	wh := &webhookReceiver{s: s, app: app, verifier: verifier, unsigned: opts.AllowUnsigned}
-	s.Handle("/webhooks/seam", wh, http.MethodPost)
+	s.Handle(webhookPath, wh, http.MethodPost)
+	s.webhooks = true
 	return nil
 }
 
