@@ -226,10 +226,13 @@ func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, b
 	if apiToken() != "" {
 		curl += ` -H "Authorization: Bearer $AMTRACK_API_TOKEN"`
 	}
-	fmt.Fprintf(w, "serving demo data on %s, try:\n", base)
-	fmt.Fprintf(w, "  %s %s/v1/access_methods/%s\n", curl, base, method.AccessMethodID)
-	fmt.Fprintf(w, "  %s '%s/v1/access_grants/%s/events?limit=20'\n", curl, base, method.AccessGrantIDs[0])
-	fmt.Fprintf(w, "  %s '%s/v1/access_methods?status=issued&limit=5'\n", curl, base)
-	fmt.Fprintf(w, "  curl -s %s/metrics | grep amtrack_\n", base)
-	return nil
+	// One write, so whoever sees the first line sees them all.
+	var b strings.Builder
+	fmt.Fprintf(&b, "serving demo data on %s, try:\n", base)
+	fmt.Fprintf(&b, "  %s %s/v1/access_methods/%s\n", curl, base, method.AccessMethodID)
+	fmt.Fprintf(&b, "  %s '%s/v1/access_grants/%s/events?limit=20'\n", curl, base, method.AccessGrantIDs[0])
+	fmt.Fprintf(&b, "  %s '%s/v1/access_methods?status=issued&limit=5'\n", curl, base)
+	fmt.Fprintf(&b, "  curl -s %s/metrics | grep amtrack_\n", base)
+	_, err = io.WriteString(w, b.String())
+	return err
 }
