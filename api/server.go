@@ -246,6 +246,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		elapsed := time.Since(start)
 		s.metrics.request(info.route, r.Method, status, elapsed)
+		if s.webhooks && r.Method == http.MethodPost && r.URL.Path == webhookPath {
+			s.metrics.WebhookResponse(status) // the receiver's answers, and a 413 before routing
+		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
 				slog.String("uri", r.URL.RequestURI()), slog.String("route", info.route), slog.Int("status", status),
@@ -257,9 +260,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if r.ContentLength > MaxBodyBytes {
 		s.writeError(rw, r, errorf(domain.ETooLarge, "the request body is %d bytes, over the limit of 1 MiB", r.ContentLength))
-		if s.webhooks && r.URL.Path == webhookPath {
-			s.metrics.WebhookResponse(http.StatusRequestEntityTooLarge) // refused before the receiver saw it
-		}
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, MaxBodyBytes)

@@ -69,10 +69,8 @@ type webhookReceiver struct {
 // ServeHTTP answers one webhook: 200 only once the event is committed;
 // nothing is stored for any other answer.
 func (wh *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() { wh.s.metrics.WebhookResponse(rw.status) }()
-	if err := wh.receive(rw, r); err != nil {
-		wh.s.writeError(rw, r, err)
+	if err := wh.receive(w, r); err != nil {
+		wh.s.writeError(w, r, err)
 	}
 }
 

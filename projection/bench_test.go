@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/projection/projectiontest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -164,16 +165,7 @@ func TestMain(m *testing.M) {
 //	go test ./projection -run XXX -bench GroupCommit -benchtime 20000x
 func BenchmarkGroupCommit(b *testing.B) {
 	ctx := context.Background()
-	var events []*domain.Event
-	err := domain.Generate(domain.GenerateOptions{Methods: b.N/8 + 10, Seed: 7}, func(raw []byte) error {
-		if len(events) == b.N {
-			return nil
-		}
-		e, err := domain.ParseEvent(raw)
-		events = append(events, e)
-		return err
-	})
-	require.NoError(b, err)
+	events := projectiontest.Generate(b, b.N/4+10, 7)[:b.N] // about 8 events per method
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "a.db"), store.Options{})
 	require.NoError(b, err)
 	defer db.Close()
