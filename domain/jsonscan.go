@@ -1,0 +1,134 @@
+package domain
+
+import "encoding/json"
+
+// member is one name/value pair of a JSON object; value is the raw literal,
+// a slice of the input.
+type member struct {
+	name  string
+	value []byte
+}
+
+// members are an object's members in input order.
+type members []member
+
+// lookup returns the value of the last member called name: the one
+// encoding/json keeps when a name repeats.
+func (ms members) lookup(name string) ([]byte, bool) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].name == name {
+			return ms[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// splitObject returns the members of b, or false when b is not valid JSON or
+// not an object. It decides exactly as json.Unmarshal into a
+// map[string]json.RawMessage, in one validating pass and one split, with no
+// copies of the values.
+func splitObject(b []byte) (members, bool) {
+	if !json.Valid(b) {
+		return nil, false
+	}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return nil, false
+	}
+	ms := make(members, 0, 16)
+	i = skipSpace(b, i+1)
+	if b[i] == '}' {
+		return ms, true
+	}
+	for {
+		end := valueEnd(b, i)
+		name, ok := jsonString(b[i:end])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		end = valueEnd(b, i)
+		ms = append(ms, member{name: name, value: b[i:end]})
+		i = skipSpace(b, end)
+		if b[i] == '}' {
+			return ms, true
+		}
+		i = skipSpace(b, i+1) // past the comma
+	}
+}
+
+// splitArray returns the items of b, a JSON array from a document already
+// validated.
+func splitArray(b []byte) [][]byte {
+	var items [][]byte
+	i := skipSpace(b, 1)
+	if b[i] == ']' {
+		return items
+	}
+	for {
+		end := valueEnd(b, i)
+		items = append(items, b[i:end])
+		i = skipSpace(b, end)
+		if b[i] == ']' {
+			return items
+		}
+		i = skipSpace(b, i+1)
+	}
+}
+
+// valueEnd returns the index just past the value that starts at b[i], in a
+// document already validated.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && !isDelimiter(b[j]) {
+		j++
+	}
+	return j
+}
+
+// stringEnd returns the index just past the string literal at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
