@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 )
 
 // MaxEventSize is the largest event accepted: one HTTP body or one line of a file.
@@ -230,36 +229,6 @@ func (p *parser) str(name string, v []byte) (string, bool) {
 		p.err = FieldErrorf(name, "is not a valid JSON string")
 	}
 	return s, ok
-}
-
-// jsonString decodes the JSON string literal v. A literal with no escape,
-// no control character and only valid UTF-8 (nearly every one Seam sends)
-// is its own text; any other goes through encoding/json, which decides it
-// exactly as before. Half the cost of ParseEvent was these small Unmarshals.
-func jsonString(v []byte) (string, bool) {
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && isPlainString(v[1:len(v)-1]) {
-		return string(v[1 : len(v)-1]), true
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// isPlainString reports whether b, the inside of a JSON string literal,
-// decodes to itself: the same test encoding/json makes before unquoting.
-func isPlainString(b []byte) bool {
-	ascii := true
-	for _, c := range b {
-		switch {
-		case c == '\\' || c == '"' || c < ' ':
-			return false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return ascii || utf8.Valid(b)
 }
 
 func (p *parser) requiredString(name string) string {

@@ -1,6 +1,9 @@
 package domain
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // member is one name/value pair of a JSON object; value is the raw literal,
 // a slice of the input.
@@ -131,4 +134,34 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// jsonString decodes the JSON string literal v. A literal with no escape,
+// no control character and only valid UTF-8 (nearly every one Seam sends)
+// is its own text; any other goes through encoding/json, which decides it
+// exactly as before.
+func jsonString(v []byte) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && isPlainString(v[1:len(v)-1]) {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// isPlainString reports whether b, the inside of a JSON string literal,
+// decodes to itself: the same test encoding/json makes before unquoting.
+func isPlainString(b []byte) bool {
+	ascii := true
+	for _, c := range b {
+		switch {
+		case c == '\\' || c == '"' || c < ' ':
+			return false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return ascii || utf8.Valid(b)
 }

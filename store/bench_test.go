@@ -72,12 +72,8 @@ func BenchmarkRawInsert(b *testing.B) {
 		require.NoError(b, err)
 		ids[i] = e.ID.String()
 	}
-	path := filepath.Join(b.TempDir(), "raw.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	require.NoError(b, err)
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	_, err = db.Exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, payload BLOB NOT NULL)`)
+	db := openRawDB(b)
+	_, err := db.Exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, payload BLOB NOT NULL)`)
 	require.NoError(b, err)
 	b.ResetTimer()
 	for start := 0; start < len(raws); start += benchBatch {
@@ -112,17 +108,13 @@ func BenchmarkRawInsertIndexed(b *testing.B) {
 		require.NoError(b, err)
 		events[i] = e
 	}
-	path := filepath.Join(b.TempDir(), "raw.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
-	require.NoError(b, err)
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openRawDB(b)
 	for _, q := range []string{
 		`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, method_stream INTEGER, payload BLOB NOT NULL)`,
 		`CREATE INDEX events_method ON events (method_stream, seq) WHERE method_stream IS NOT NULL`,
 		`CREATE TABLE event_grants (grant_stream INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (grant_stream, seq)) WITHOUT ROWID`,
 	} {
-		_, err = db.Exec(q)
+		_, err := db.Exec(q)
 		require.NoError(b, err)
 	}
 	streams := map[domain.ID]int64{}
@@ -164,4 +156,16 @@ func BenchmarkRawInsertIndexed(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(len(raws))/b.Elapsed().Seconds(), "events/s")
+}
+
+// openRawDB opens a fresh file with plain go-sqlite3, none of amtrack's
+// settings: WAL, synchronous=FULL, the default page cache, one connection.
+func openRawDB(b *testing.B) *sql.DB {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db
 }
