@@ -121,19 +121,21 @@ func stringEnd(b []byte, i int) int {
 	return len(b)
 }
 
+// isDelimiter reports whether c ends a number or a literal.
 func isDelimiter(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
+	return c == ',' || c == '}' || c == ']' || isSpace(c)
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	return i
+}
+
+// isSpace reports whether c is one of jsonSpace.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
 }
 
 // jsonString decodes the JSON string literal v. A literal with no escape,

@@ -33,6 +33,18 @@ func generated(tb testing.TB, n int) [][]byte {
 	return out
 }
 
+// parseAll parses generated events.
+func parseAll(tb testing.TB, raws [][]byte) []*domain.Event {
+	tb.Helper()
+	events := make([]*domain.Event, len(raws))
+	for i, raw := range raws {
+		e, err := domain.ParseEvent(raw)
+		require.NoError(tb, err)
+		events[i] = e
+	}
+	return events
+}
+
 // BenchmarkAppendBatch appends b.N parsed events into a fresh database file
 // in transactions of benchBatch events (parsing is not timed). Run it with
 // -benchtime=1000000x for the README's 1M figure.
@@ -67,9 +79,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 func BenchmarkRawInsert(b *testing.B) {
 	raws := generated(b, b.N)
 	ids := make([]string, len(raws))
-	for i, raw := range raws {
-		e, err := domain.ParseEvent(raw)
-		require.NoError(b, err)
+	for i, e := range parseAll(b, raws) {
 		ids[i] = e.ID.String()
 	}
 	db := openRawDB(b)
@@ -102,12 +112,7 @@ func BenchmarkRawInsert(b *testing.B) {
 // that answers by event, method and grant.
 func BenchmarkRawInsertIndexed(b *testing.B) {
 	raws := generated(b, b.N)
-	events := make([]*domain.Event, len(raws))
-	for i, raw := range raws {
-		e, err := domain.ParseEvent(raw)
-		require.NoError(b, err)
-		events[i] = e
-	}
+	events := parseAll(b, raws)
 	db := openRawDB(b)
 	for _, q := range []string{
 		`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, method_stream INTEGER, payload BLOB NOT NULL)`,
