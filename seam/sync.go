@@ -68,11 +68,22 @@ type Result struct {
 // the log's idempotency (event_id) to land each event exactly once, however
 // often it is fetched. After each window it stores the window's end as the
 // checkpoint, so a later sync resumes at checkpoint - Overlap.
+//
+// The windows adapt to the events, so that the requests grow with the
+// events and not with the span: a window that holds less than half a page
+// doubles the next one, one that holds more keeps its size; a window longer
+// than Window whose first page is full is not paged: that page is dropped,
+// no checkpoint is stored, and the window is asked again half as long (down
+// to Window, which is paged as before). Paging, which the shifting offset
+// makes fragile, thus only happens in windows of the initial size. Growth
+// has no cap but the span: an empty stretch costs a request per doubling,
+// and a window, however long, answers at most a page.
 type Syncer struct {
 	Client      *Client
 	Sink        Sink
 	Checkpoints Checkpoints
-	// Window is the span of one window (default DefaultWindow).
+	// Window is the span of the first window and the shortest one
+	// (default DefaultWindow); the windows grow over sparse stretches.
 	Window time.Duration
 	// Overlap is how far each window reaches back into the previous one,
 	// and a resumed sync before its checkpoint (0: none; DefaultOverlap is
@@ -81,8 +92,9 @@ type Syncer struct {
 	Overlap time.Duration
 	// Limit is the page size (default DefaultLimit).
 	Limit int
-	// Progress, when set, is called after each window with the number of
-	// windows done and the total.
+	// Progress, when set, is called after each complete window with the
+	// number of windows done and an estimate of the total (the windows done
+	// and those left at the current window size; exact after the last).
 	Progress func(done, total int)
 }
 
@@ -122,41 +134,68 @@ func (s *Syncer) Sync(ctx context.Context, from, until time.Time) (Result, error
 	if overlap >= window {
 		return Result{}, fmt.Errorf("sync: the overlap (%s) must be shorter than the window (%s)", overlap, window)
 	}
+	limit := s.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
 	from, until = from.UTC().Truncate(time.Millisecond), until.UTC().Truncate(time.Millisecond)
 	res := Result{From: from, Until: until}
 	if !from.Before(until) {
 		return res, nil
 	}
-	total := windowCount(until.Sub(from), window, overlap)
+	size := window
 	for start := from; ; {
-		end := start.Add(window)
+		end := start.Add(size)
 		if end.After(until) {
 			end = until
 		}
 		// Seam's between is exclusive: reach back one millisecond so that
 		// an event created exactly at start is in.
 		w := Window{After: start.Add(-time.Millisecond), Before: end}
-		c, err := s.walk(ctx, w)
+		span := end.Sub(start)
+		c, full, err := s.walk(ctx, w, limit, span > window)
 		res.add(c)
 		if err != nil {
 			return res, err
+		}
+		if full {
+			// At least a page in a long window: ask for half of it rather
+			// than page through it. Nothing of it was appended, nor is the
+			// checkpoint moved.
+			size = max((span / 2).Truncate(time.Millisecond), window)
+			continue
 		}
 		if err := s.Checkpoints.SetSyncCheckpoint(ctx, s.Client.BaseURL(), end); err != nil {
 			return res, fmt.Errorf("sync: %w", err)
 		}
 		res.Windows++
 		res.Checkpoint = end
-		if s.Progress != nil {
-			s.Progress(res.Windows, total)
-		}
 		if !end.Before(until) {
+			if s.Progress != nil {
+				s.Progress(res.Windows, res.Windows)
+			}
 			return res, nil
 		}
 		start = end.Add(-overlap)
+		if 2*c.Events < limit {
+			size = grow(size, until.Sub(start))
+		}
+		if s.Progress != nil {
+			s.Progress(res.Windows, res.Windows+windowCount(until.Sub(start), size, overlap))
+		}
 	}
 }
 
-// windowCount returns how many windows Sync walks over span.
+// grow returns size doubled, but no longer than left, the rest of the span
+// (where the window is cut anyway), unless size already is.
+func grow(size, left time.Duration) time.Duration {
+	if size >= left/2 {
+		return max(left, size)
+	}
+	return 2 * size
+}
+
+// windowCount returns how many windows of the given size cover span.
 func windowCount(span, window, overlap time.Duration) int {
 	if span <= window {
 		return 1
@@ -168,21 +207,21 @@ func windowCount(span, window, overlap time.Duration) int {
 // walk pages through one window. A page shorter than the limit ends it; so
 // does a page longer than the limit (the server ignores limit and sent
 // everything) and a page with nothing new (the server ignores the offset):
-// either way the window has been read.
-func (s *Syncer) walk(ctx context.Context, w Window) (Counts, error) {
-	limit := s.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	var c Counts
+// either way the window has been read. With probe set, a first page of
+// exactly limit events returns full, and nothing is appended: the caller
+// asks for a shorter window instead.
+func (s *Syncer) walk(ctx context.Context, w Window, limit int, probe bool) (c Counts, full bool, err error) {
 	seen := map[string]bool{}
 	for pages, offset := 0, 0; ; pages++ {
 		if pages == maxPagesPerWindow {
-			return c, fmt.Errorf("sync %s: over %d pages in one window: use a shorter window", w, maxPagesPerWindow)
+			return c, false, fmt.Errorf("sync %s: over %d pages in one window: use a shorter window", w, maxPagesPerWindow)
 		}
 		page, err := s.Client.ListEvents(ctx, w, offset, limit)
 		if err != nil {
-			return c, err
+			return c, false, err
+		}
+		if probe && pages == 0 && len(page) == limit {
+			return c, true, nil
 		}
 		fresh := make([]json.RawMessage, 0, len(page))
 		for _, raw := range page {
@@ -197,13 +236,13 @@ func (s *Syncer) walk(ctx context.Context, w Window) (Counts, error) {
 		if len(fresh) > 0 {
 			got, err := s.Sink.Append(ctx, fresh)
 			if err != nil {
-				return c, fmt.Errorf("sync %s: %w", w, err)
+				return c, false, fmt.Errorf("sync %s: %w", w, err)
 			}
 			got.Events = len(fresh)
 			c.add(got)
 		}
 		if len(page) != limit || len(fresh) == 0 {
-			return c, nil
+			return c, false, nil
 		}
 		offset += len(page)
 	}

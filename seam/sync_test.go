@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -28,7 +29,9 @@ type listAPI struct {
 	events       []testEvent
 	ignorePaging bool
 	failWindow   int // answer 400 to requests of this window (1-based; 0: never)
+	maxRequests  int // answer 400 to every request past this many (0: no limit)
 	requests     []listRequest
+	answered     []int // events answered, per request
 	windows      []string
 }
 
@@ -59,6 +62,11 @@ func (a *listAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(a.windows) == 0 || a.windows[len(a.windows)-1] != req.Between[0] {
 		a.windows = append(a.windows, req.Between[0])
 	}
+	if a.maxRequests > 0 && len(a.requests) > a.maxRequests {
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"error":{"type":"invalid_input","message":"over %d requests"}}`, a.maxRequests)
+		return
+	}
 	if a.failWindow == len(a.windows) {
 		w.WriteHeader(400)
 		fmt.Fprint(w, `{"error":{"type":"invalid_input","message":"no"}}`)
@@ -82,6 +90,7 @@ func (a *listAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if match == nil {
 		match = []json.RawMessage{}
 	}
+	a.answered = append(a.answered, len(match))
 	json.NewEncoder(w).Encode(map[string]any{"ok": true, "events": match})
 }
 
@@ -93,6 +102,11 @@ type memLog struct {
 	appends     int
 	checkpoints map[string]time.Time
 	history     []time.Time
+	// With expect set, each checkpoint t records in passed the ids of the
+	// events of expect created in [expectFrom, t) not logged yet.
+	expect     []testEvent
+	expectFrom time.Time
+	passed     []string
 }
 
 func newMemLog() *memLog {
@@ -133,6 +147,11 @@ func (m *memLog) SetSyncCheckpoint(_ context.Context, endpoint string, t time.Ti
 	defer m.mu.Unlock()
 	m.checkpoints[endpoint] = t
 	m.history = append(m.history, t)
+	for _, e := range m.expect {
+		if !e.created.Before(m.expectFrom) && e.created.Before(t) && m.events[e.id] == "" {
+			m.passed = append(m.passed, fmt.Sprintf("checkpoint %s passed %s created %s", t.Format(time.RFC3339Nano), e.id, e.created.Format(time.RFC3339Nano)))
+		}
+	}
 	return nil
 }
 
@@ -294,4 +313,198 @@ func TestSyncNothingToDo(t *testing.T) {
 	_, err = s.Sync(context.Background(), t10, t10.Add(time.Hour))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "overlap (1h0m0s) must be shorter than the window (1h0m0s)")
+}
+
+// scatter returns n events with ids prefix-000... created at random
+// milliseconds in [start, start+span).
+func scatter(rng *rand.Rand, prefix string, n int, start time.Time, span time.Duration) []testEvent {
+	out := make([]testEvent, n)
+	for i := range out {
+		at := start.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Millisecond)
+		out[i] = testEvent{id: fmt.Sprintf("%s-%03d", prefix, i), created: at}
+	}
+	return out
+}
+
+// syncAll syncs [from, until) with every event of api expected in it and
+// checks what every sync promises: each event in the span lands exactly
+// once, none outside it, and no checkpoint passes an event not fetched yet.
+func syncAll(t *testing.T, api *listAPI, s *seam.Syncer, log *memLog, from, until time.Time) seam.Result {
+	t.Helper()
+	log.expect, log.expectFrom = api.events, from
+	res, err := s.Sync(context.Background(), from, until)
+	require.NoError(t, err)
+	var want, got []string
+	for _, e := range api.events {
+		if !e.created.Before(from) && e.created.Before(until) {
+			want = append(want, e.id)
+		}
+	}
+	for id := range log.events {
+		got = append(got, id)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	assert.Equal(t, want, got, "every event of the span, and only those")
+	assert.Equal(t, len(want), res.Appended, "each appended once")
+	assert.Equal(t, res.Events, res.Appended+res.Duplicates)
+	assert.Empty(t, log.passed, "a checkpoint never passes an event not fetched yet")
+	assert.Len(t, log.history, res.Windows, "a checkpoint per complete window")
+	for i := 1; i < len(log.history); i++ {
+		assert.True(t, log.history[i].After(log.history[i-1]), "checkpoints only move forward: %v", log.history)
+	}
+	assert.Equal(t, until, res.Checkpoint)
+	return res
+}
+
+// TestSyncLongSpan backfills 20 years that hold a few hundred events, most
+// spread thin and some in bursts of more than a page. Walking hourly windows
+// would take over 175,000 requests (the fake refuses the request past the
+// bound, so the walk fails instead of running for hours): the windows grow
+// over the empty stretches and shrink on the bursts, so the requests grow
+// with the events, not with the span.
+func TestSyncLongSpan(t *testing.T) {
+	const window, limit = time.Hour, 50
+	from := time.Date(2006, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := from.AddDate(20, 0, 0)
+	span := until.Sub(from)
+	levels := math.Log2(float64(span / window)) // doublings from window to span: 17.4
+
+	tests := []struct {
+		name   string
+		events func(rng *rand.Rand) []testEvent
+		// max is the bound on the requests, in pages = ceil(events/limit)
+		// and levels = log2(span/window).
+		max func(pages int) int
+	}{{
+		// Nothing to find costs a request per doubling.
+		name:   "empty",
+		events: func(*rand.Rand) []testEvent { return nil },
+		max:    func(int) int { return int(levels) + 2 },
+	}, {
+		name: "thin",
+		events: func(rng *rand.Rand) []testEvent {
+			return scatter(rng, "thin", 300, from, span)
+		},
+		// A climb of a request per doubling, then about one request per
+		// half page of events.
+		max: func(pages int) int { return int(levels) + 2 + 4*pages },
+	}, {
+		name: "bursts",
+		events: func(rng *rand.Rand) []testEvent {
+			var evs []testEvent
+			evs = append(evs, scatter(rng, "thin", 300, from, span)...)
+			evs = append(evs, scatter(rng, "hour", 3*limit+7, from.AddDate(3, 2, 1), 40*time.Minute)...) // pages inside one hour
+			evs = append(evs, scatter(rng, "days", 2*limit, from.AddDate(11, 7, 3), 72*time.Hour)...)    // a page and more over days
+			evs = append(evs, scatter(rng, "end", limit, until.Add(-2*time.Hour), 2*time.Hour)...)       // a full page at the end
+			return append(evs, testEvent{"first", from}, testEvent{"last", until.Add(-time.Millisecond)})
+		},
+		// Each page of events costs at most a descent (two requests per
+		// halving: a full first page and the half after it) and a climb
+		// (one per doubling), plus its own pages.
+		max: func(pages int) int { return (pages+1)*(3*int(levels)+4) + pages },
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events := tt.events(rand.New(rand.NewPCG(20, 6)))
+			pages := (len(events) + limit - 1) / limit
+			api := &listAPI{events: events, maxRequests: tt.max(pages)}
+			log := newMemLog()
+			s := newSyncer(t, api, log)
+			s.Window, s.Limit = window, limit
+			var progress [][2]int
+			s.Progress = func(done, total int) { progress = append(progress, [2]int{done, total}) }
+
+			res := syncAll(t, api, s, log, from, until)
+			t.Logf("%d events, %d requests (at most %d), %d windows", len(events), len(api.requests), tt.max(pages), res.Windows)
+			assert.LessOrEqual(t, len(api.requests), tt.max(pages))
+
+			// Paging happens only in windows of the initial size.
+			for _, r := range api.requests {
+				if r.UnstableOffset > 0 {
+					after, _ := time.Parse(time.RFC3339Nano, r.Between[0])
+					before, _ := time.Parse(time.RFC3339Nano, r.Between[1])
+					assert.LessOrEqual(t, before.Sub(after), window+time.Millisecond, "paged %v", r.Between)
+				}
+			}
+			// Progress counts the windows done against an estimate of the
+			// total, which is exact at the end.
+			require.Len(t, progress, res.Windows)
+			for i, p := range progress {
+				assert.Equal(t, i+1, p[0])
+				assert.GreaterOrEqual(t, p[1], p[0])
+			}
+			assert.Equal(t, [2]int{res.Windows, res.Windows}, progress[len(progress)-1])
+		})
+	}
+}
+
+// TestSyncShrinks: after the windows have grown over a quiet stretch, a
+// window whose first page is full is not paged but asked again shorter,
+// until a window fits in a page, and nothing is lost.
+func TestSyncShrinks(t *testing.T) {
+	quiet := spread(10, t10, 20*24*time.Hour)                   // one every two days
+	burst := spread(45, t10.Add(21*24*time.Hour), 10*time.Hour) // 4.5 an hour: a page in about 2 h
+	for i := range burst {
+		burst[i].id = fmt.Sprintf("burst-%02d", i)
+	}
+	api := &listAPI{events: append(quiet, burst...)}
+	log := newMemLog()
+	s := newSyncer(t, api, log) // window 1h, overlap 10m, limit 10
+	until := t10.Add(22 * 24 * time.Hour)
+	syncAll(t, api, s, log, t10, until)
+
+	type ask struct {
+		after, before time.Time
+		offset, got   int
+	}
+	var asks []ask
+	for i, r := range api.requests {
+		a, _ := time.Parse(time.RFC3339Nano, r.Between[0])
+		b, _ := time.Parse(time.RFC3339Nano, r.Between[1])
+		asks = append(asks, ask{a, b, r.UnstableOffset, api.answered[i]})
+	}
+	var grown, shrunk bool
+	for i, a := range asks {
+		assert.Zero(t, a.offset, "no paging: every window fits in a page once shrunk")
+		grown = grown || a.before.Sub(a.after) > 24*time.Hour
+		if i > 0 && a.after.Equal(asks[i-1].after) {
+			prev := asks[i-1]
+			shrunk = true
+			assert.Equal(t, 10, prev.got, "a window is asked again only after a full page")
+			// Between reaches a millisecond before the window's start.
+			half := ((prev.before.Sub(prev.after) - time.Millisecond) / 2).Truncate(time.Millisecond)
+			assert.Equal(t, max(half, time.Hour), a.before.Sub(a.after)-time.Millisecond, "halved")
+		}
+	}
+	assert.True(t, grown, "the windows grew over the quiet stretch")
+	assert.True(t, shrunk, "a full window was asked again shorter")
+	assert.Less(t, len(asks), 60, "hourly windows take 634 requests")
+}
+
+// TestSyncAdaptiveProperty syncs random spans of random events, thin and in
+// clusters, with random windows, overlaps and limits, from a server that
+// pages or ignores paging: every event lands once and no checkpoint passes
+// an event not fetched yet.
+func TestSyncAdaptiveProperty(t *testing.T) {
+	for seed := range uint64(40) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 40))
+			from := t10.Add(time.Duration(rng.Int64N(int64(time.Hour)))).Truncate(time.Millisecond)
+			span := time.Millisecond + time.Duration(rng.Int64N(int64(5*365*24*time.Hour))).Truncate(time.Millisecond)
+			until := from.Add(span)
+			events := scatter(rng, "thin", rng.IntN(100), from.Add(-time.Hour), span+2*time.Hour)
+			for c := range rng.IntN(4) {
+				at := from.Add(time.Duration(rng.Int64N(int64(span) + 1)))
+				events = append(events, scatter(rng, fmt.Sprint("cluster", c), rng.IntN(60), at, time.Duration(1+rng.Int64N(int64(48*time.Hour))))...)
+			}
+			api := &listAPI{events: events, ignorePaging: rng.IntN(4) == 0}
+			log := newMemLog()
+			s := newSyncer(t, api, log)
+			s.Window = time.Duration(1+rng.Int64N(int64(6*time.Hour))).Truncate(time.Millisecond) + time.Minute
+			s.Overlap = time.Duration(rng.Int64N(int64(s.Window)))
+			s.Limit = 1 + rng.IntN(20)
+			syncAll(t, api, s, log, from, until)
+		})
+	}
 }

@@ -53,7 +53,9 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	until := fs.String("until", "", "sync events created before this RFC 3339 time (default: now minus --settle)")
 	endpoint := fs.String("endpoint", seamEndpoint(), "Seam's API base URL (env SEAM_ENDPOINT)")
 	apiKey := fs.String("api-key", "", "Seam API key (default $SEAM_API_KEY)")
-	window := fs.Duration("window", seam.DefaultWindow, "span of one time window of the walk")
+	window := fs.Duration("window", seam.DefaultWindow,
+		"span of the first and shortest time window of the walk: a window holding under half a page (--limit) doubles the next, "+
+			"a longer one whose first page is full is asked again half as long, down to --window, which is paged")
 	overlap := fs.Duration("overlap", seam.DefaultOverlap,
 		"how far each window, and a resumed sync, reaches back before the previous end (longer than Seam takes to show an event)")
 	settle := fs.Duration("settle", defaultSettle, "stop this long before now (the newest events may not be visible yet)")
@@ -266,9 +268,14 @@ func newSyncProgress(e *env) *syncProgress {
 	return &syncProgress{out: out}
 }
 
+// update shows done windows of total, an estimate that changes as the
+// windows grow and shrink.
 func (p *syncProgress) update(done, total int) {
 	if p == nil {
 		return
+	}
+	if p.bar != nil && p.bar.GetMax() != total {
+		p.bar.ChangeMax(total)
 	}
 	if p.bar == nil {
 		p.bar = progressbar.NewOptions(total,

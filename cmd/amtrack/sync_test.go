@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -366,18 +367,80 @@ func TestSyncUsage(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "a usage error creates no database")
 }
 
+// createdEvent returns an access_method.created event of method n, created
+// at at.
+func createdEvent(n int, at time.Time) []byte {
+	ts := at.UTC().Format(time.RFC3339Nano)
+	return []byte(fmt.Sprintf(`{"event_id":%q,"event_type":"access_method.created","workspace_id":%q,`+
+		`"created_at":%q,"occurred_at":%q,"access_method_id":%q,"access_grant_ids":[%q]}`,
+		testEventID(n), testWorkspace, ts, ts, testMethodID(n), testGrant))
+}
+
 // recentEvents returns n access_method.created events created over the
 // last two hours.
 func recentEvents(n int) [][]byte {
 	now := time.Now().UTC()
 	var out [][]byte
 	for i := range n {
-		at := now.Add(-2*time.Hour + time.Duration(i)*time.Minute).Format(time.RFC3339Nano)
-		out = append(out, []byte(fmt.Sprintf(`{"event_id":%q,"event_type":"access_method.created","workspace_id":%q,`+
-			`"created_at":%q,"occurred_at":%q,"access_method_id":%q,"access_grant_ids":[%q]}`,
-			testEventID(i), testWorkspace, at, at, testMethodID(i), testGrant)))
+		out = append(out, createdEvent(i, now.Add(-2*time.Hour+time.Duration(i)*time.Minute)))
 	}
 	return out
+}
+
+// TestSyncLongSpan runs `amtrack sync --since` 20 years back over a few
+// hundred events, some in bursts of more than a page: the windows grow over
+// the empty stretches and shrink on the bursts, so the walk takes a few
+// hundred requests where hourly windows would take 175,000 (the fake
+// answers 400 past the bound, so such a walk fails at once).
+func TestSyncLongSpan(t *testing.T) {
+	const limit = 25
+	from := time.Date(2006, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := from.AddDate(20, 0, 0)
+	span := until.Sub(from)
+	rng := rand.New(rand.NewPCG(20, 26))
+	var raws [][]byte
+	add := func(n int, start time.Time, over time.Duration) {
+		for range n {
+			at := start.Add(time.Duration(rng.Int64N(int64(over)))).Truncate(time.Millisecond)
+			raws = append(raws, createdEvent(len(raws), at))
+		}
+	}
+	add(300, from, span)
+	add(3*limit-5, from.AddDate(7, 1, 2), 30*time.Minute) // pages in one window
+	add(2*limit, from.AddDate(15, 3, 4), 48*time.Hour)    // more than a page over two days
+	fake := newFakeSeam(t, raws)
+	pages := (len(raws) + limit - 1) / limit
+	levels := int(math.Log2(float64(span / seam.DefaultWindow)))
+	// Each page of events costs at most a descent (two requests per
+	// halving) and a climb (one per doubling), plus its own pages, twice
+	// over as the fake serves some events twice.
+	bound := (pages+1)*(3*levels+4) + 2*pages
+	fake.faults[bound+1] = http.StatusBadRequest
+	db := tempDB(t)
+
+	got := runCLI(t, "", "sync", "--db", db, "--endpoint", fake.URL, "--api-key", fakeSeamKey, "--limit", fmt.Sprint(limit),
+		"--since", from.Format(time.RFC3339), "--until", until.Format(time.RFC3339))
+	require.Equal(t, 0, got.code, got.stderr)
+	var n, appended, dups int
+	_, err := fmt.Sscanf(got.stdout, "synced %d events (appended %d, duplicates %d) up to 2026-01-01T00:00:00Z\n", &n, &appended, &dups)
+	require.NoError(t, err, got.stdout)
+	assert.Equal(t, len(raws), appended, "each event appended once")
+	payloads, sources := logPayloads(t, db)
+	assert.Len(t, payloads, len(raws))
+	assert.Equal(t, map[string]int{store.SourceSync: len(raws)}, sources)
+	t.Logf("%d events, %d requests (at most %d)", len(raws), len(fake.requests), bound)
+	assert.LessOrEqual(t, len(fake.requests), bound)
+	var longest time.Duration
+	for _, r := range fake.requests {
+		after, _ := time.Parse(time.RFC3339Nano, r.Between[0])
+		before, _ := time.Parse(time.RFC3339Nano, r.Between[1])
+		longest = max(longest, before.Sub(after))
+	}
+	assert.Greater(t, longest, 365*24*time.Hour, "the windows grew to years")
+
+	// --window is the first and shortest window.
+	got = runCLI(t, "", "sync", "--help")
+	assert.Contains(t, got.stderr+got.stdout, "span of the first and shortest time window of the walk")
 }
 
 // TestServeSync runs serve --sync-interval against the fake Seam: the
