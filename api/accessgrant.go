@@ -32,7 +32,7 @@ func (s *Server) listGrantEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, limit, err := historyFilter(r)
+	f, limit, err := s.historyFilter(r)
 	if err != nil {
 		return err
 	}
@@ -40,14 +40,14 @@ func (s *Server) listGrantEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.foldOrderPage(recs, limit))
-	return nil
+	return s.foldOrderPage(w, r, recs, limit)
 }
 
 // historyFilter reads the parameters of the fold-order event lists: since
 // (inclusive), until (exclusive), event_type, limit and page_cursor. The
-// filter asks for one more event than the page holds.
-func historyFilter(r *http.Request) (projection.HistoryFilter, int, error) {
+// filter asks for one more event than the page holds, and at most the page
+// budget of payload bytes.
+func (s *Server) historyFilter(r *http.Request) (projection.HistoryFilter, int, error) {
 	q := newQuery(r)
 	f := projection.HistoryFilter{
 		Since:     q.time("since"),
@@ -57,5 +57,6 @@ func historyFilter(r *http.Request) (projection.HistoryFilter, int, error) {
 	}
 	limit := q.limit()
 	f.Limit = limit + 1
+	f.MaxBytes = s.pageBytes
 	return f, limit, q.err
 }

@@ -12,12 +12,6 @@ type accessMethodBody struct {
 	AccessMethod *domain.AccessMethod `json:"access_method"`
 }
 
-// accessMethodsBody is GET /v1/access_methods.
-type accessMethodsBody struct {
-	AccessMethods []*domain.AccessMethod `json:"access_methods"`
-	Pagination    pagination             `json:"pagination"`
-}
-
 // statuses and modes are the values the list filters accept.
 var (
 	statuses = []string{domain.StatusCreated, domain.StatusEncodingRequired, domain.StatusIssued, domain.StatusRevoked, domain.StatusDeleted}
@@ -69,16 +63,13 @@ func (s *Server) listAccessMethods(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	body := accessMethodsBody{AccessMethods: make([]*domain.AccessMethod, 0, min(len(list), limit))}
-	if len(list) > limit {
-		list = list[:limit]
-		body.Pagination = pagination{HasNextPage: true, NextPageCursor: idCursor(list[limit-1].AccessMethodID)}
-	}
-	for _, m := range list {
-		body.AccessMethods = append(body.AccessMethods, s.redact(m))
-	}
-	s.writeJSON(w, r, http.StatusOK, body)
-	return nil
+	n := min(len(list), limit)
+	return s.writePage(w, r, "access_methods", n, func(i int) any { return s.redact(list[i]) }, func(fit int) pagination {
+		if fit < len(list) { // past the limit or the page budget
+			return nextPage(idCursor(list[fit-1].AccessMethodID))
+		}
+		return pagination{}
+	})
 }
 
 // listMethodEvents answers an access method's events in fold order.
@@ -87,7 +78,7 @@ func (s *Server) listMethodEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	f, limit, err := historyFilter(r)
+	f, limit, err := s.historyFilter(r)
 	if err != nil {
 		return err
 	}
@@ -95,8 +86,7 @@ func (s *Server) listMethodEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, s.foldOrderPage(recs, limit))
-	return nil
+	return s.foldOrderPage(w, r, recs, limit)
 }
 
 // redact hides the PIN code unless the server reveals codes.

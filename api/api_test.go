@@ -148,9 +148,6 @@ func (c *client) send(req *http.Request, header http.Header) response {
 // errors of the documented Error schema.
 func (c *client) validate(req *http.Request, res response) {
 	c.tb.Helper()
-	if res.status == http.StatusMovedPermanently { // gorilla/mux cleaning a path
-		return
-	}
 	// HEAD answers as GET does, without a body: it is checked as a GET.
 	find := req
 	if req.Method == http.MethodHead {

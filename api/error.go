@@ -77,19 +77,32 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, r, status, errorBody{Error: errorDetail{Type: code, Message: msg}})
 }
 
+// internalErrorBody is the answer when even an error could not be encoded.
+var internalErrorBody = []byte(`{
+  "error": {
+    "type": "internal",
+    "message": "internal error"
+  }
+}
+`)
+
 // writeJSON writes v as the response body: indented as the CLI prints it
 // (SPEC §3.7: the API and the CLI print the same JSON bodies).
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		if status >= 500 { // encoding the error itself failed: no recursion
-			http.Error(w, "internal error", http.StatusInternalServerError)
+			s.writeBody(w, http.StatusInternalServerError, internalErrorBody)
 			return
 		}
 		s.writeError(w, r, err)
 		return
 	}
-	b = append(b, '\n')
+	s.writeBody(w, status, append(b, '\n'))
+}
+
+// writeBody writes b, a JSON body, with the headers of every answer.
+func (s *Server) writeBody(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")

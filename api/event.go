@@ -7,25 +7,38 @@ import (
 	"github.com/amtrack/amtrack/store"
 )
 
-// eventsBody is every event list: items {seq, received_at, source, event}.
-type eventsBody struct {
-	Events     []projection.EventItem `json:"events"`
-	Pagination pagination             `json:"pagination"`
+// foldOrderPage writes a page of an event list in fold order from up to
+// limit+1 records read with MaxBytes set to the page budget; the cursor is
+// the fold key of the page's last event.
+func (s *Server) foldOrderPage(w http.ResponseWriter, r *http.Request, recs []store.Record, limit int) error {
+	return s.eventPage(w, r, recs, limit, 0, func(rec store.Record) *string { return keyCursor(rec.Event.Key()) })
 }
 
-// foldOrderPage makes a page of an event list in fold order from up to
-// limit+1 records; the cursor is the fold key of the page's last event.
-func (s *Server) foldOrderPage(recs []store.Record, limit int) eventsBody {
-	var p pagination
-	if len(recs) > limit {
-		recs = recs[:limit]
-		p = pagination{HasNextPage: true, NextPageCursor: keyCursor(recs[limit-1].Event.Key())}
-	}
-	return eventsBody{Events: projection.Items(recs, s.opts.RevealCodes), Pagination: p}
+// eventPage writes a page of events from up to limit+1 records: the page
+// ends at limit, at the page budget, where the model stopped at its byte
+// budget (cursor of the last record) or at scannedTo (a seq cursor) when
+// not zero.
+func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, recs []store.Record, limit int, scannedTo int64,
+	cursor func(store.Record) *string) error {
+	return s.writePage(w, r, "events", min(len(recs), limit), func(i int) any {
+		return projection.Item(recs[i], s.opts.RevealCodes)
+	}, func(fit int) pagination {
+		switch {
+		case fit < len(recs): // past the limit or the page budget
+			return nextPage(cursor(recs[fit-1]))
+		case scannedTo > 0:
+			return nextPage(seqCursor(scannedTo))
+		case len(recs) > 0 && projection.PayloadBytes(recs) >= s.pageBytes: // the model stopped reading
+			return nextPage(cursor(recs[len(recs)-1]))
+		}
+		return pagination{}
+	})
 }
 
 // listEvents answers the log in seq order, after page_cursor or else
-// after_seq (so a client may add page_cursor to its first URL).
+// after_seq (so a client may add page_cursor to its first URL). With
+// event_type a page examines at most maxScan seqs of the log: it may hold
+// fewer events than limit, even none, and still have a next page.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := newQuery(r)
 	after := q.seq("after_seq")
@@ -38,17 +51,12 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if cursor != nil { // the cursor is the position: further along than the after_seq it came from
 		after = *cursor
 	}
-	recs, err := s.model.Events(r.Context(), after, eventType, limit+1)
+	page, err := s.model.Events(r.Context(), projection.EventFilter{After: after, EventType: eventType, Limit: limit + 1,
+		MaxBytes: s.pageBytes, MaxScan: s.maxScan})
 	if err != nil {
 		return err
 	}
-	var p pagination
-	if len(recs) > limit {
-		recs = recs[:limit]
-		p = pagination{HasNextPage: true, NextPageCursor: seqCursor(recs[limit-1].Seq)}
-	}
-	s.writeJSON(w, r, http.StatusOK, eventsBody{Events: projection.Items(recs, s.opts.RevealCodes), Pagination: p})
-	return nil
+	return s.eventPage(w, r, page.Records, limit, page.ScannedTo, func(rec store.Record) *string { return seqCursor(rec.Seq) })
 }
 
 // getEvent answers one logged event: the item {seq, received_at, source,

@@ -5,15 +5,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +54,7 @@ type ReadModel interface {
 	MethodEvents(ctx context.Context, id domain.ID, f projection.HistoryFilter) ([]store.Record, error)
 	AccessGrant(ctx context.Context, id domain.ID) (*domain.AccessGrant, error)
 	GrantHistory(ctx context.Context, id domain.ID, f projection.HistoryFilter) ([]store.Record, error)
-	Events(ctx context.Context, afterSeq int64, eventType string, limit int) ([]store.Record, error)
+	Events(ctx context.Context, f projection.EventFilter) (projection.EventPage, error)
 	Event(ctx context.Context, id domain.ID) (store.Record, error)
 	LagReader
 }
@@ -78,6 +82,9 @@ type Options struct {
 	// ShutdownTimeout bounds Serve's graceful shutdown (default
 	// DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
+	// WriteProbe, when set, makes /readyz also probe that the database
+	// takes a write (at most once a second); serve sets it to the database.
+	WriteProbe WriteProber
 }
 
 // Server is the HTTP server: a gorilla/mux router behind logging, metrics,
@@ -93,7 +100,10 @@ type Server struct {
 	scrape    http.Handler // the metrics handler
 	http      *http.Server
 	ln        net.Listener
-	host      string // the host given to Listen
+	host      string      // the host given to Listen
+	pageBytes int         // the budget of a list page, MaxPageBytes
+	maxScan   int         // the seqs a typed log page examines, projection.MaxScan
+	probe     *writeProbe // nil without Options.WriteProbe
 }
 
 // NewServer returns a server over model; call Listen then Serve, or use
@@ -102,7 +112,8 @@ func NewServer(model ReadModel, opts Options) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	s := &Server{model: model, opts: opts, log: opts.Logger, metrics: opts.Metrics}
+	s := &Server{model: model, opts: opts, log: opts.Logger, metrics: opts.Metrics,
+		pageBytes: MaxPageBytes, maxScan: projection.MaxScan}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,6 +121,9 @@ func NewServer(model ReadModel, opts Options) *Server {
 		s.metrics = NewMetrics(model)
 	}
 	s.scrape = s.metrics.Handler(s.log)
+	if opts.WriteProbe != nil {
+		s.probe = newWriteProbe(opts.WriteProbe)
+	}
 	if opts.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(opts.Token))
 	}
@@ -138,6 +152,9 @@ var readMethods = []string{http.MethodGet, http.MethodHead}
 func (s *Server) routes() {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	// ServeHTTP refuses a path that is not canonical: mux must never answer
+	// one with its own text redirect.
+	r.SkipClean(true)
 	s.router = r
 
 	// /v1: auth first, then the route; any other method is 405 and any
@@ -263,7 +280,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, MaxBodyBytes)
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+		s.writeError(rw, r, errorf(domain.EInvalid, "the path %q is not canonical (an empty segment, . or ..): request %q instead",
+			r.URL.Path, clean))
+		return
+	}
 	s.router.ServeHTTP(rw, r)
+}
+
+// cleanPath is p without empty, . and .. segments, as gorilla/mux cleans
+// it: with a leading slash, and a trailing one kept.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // recorder remembers the status and size of a response.
@@ -307,7 +342,7 @@ func (s *Server) Listen(addr string) error {
 		ln.Close()
 		return s.refuse(addr)
 	}
-	s.ln = ln
+	s.ln = jsonErrorListener{Listener: ln, log: s.log}
 	s.host, _, _ = net.SplitHostPort(addr)
 	return nil
 }
@@ -402,4 +437,108 @@ func (s *Server) Close() error {
 		}
 	}
 	return nil
+}
+
+// cannedHeaders follow the status line of the answers net/http's connection
+// writes itself, before any handler, to a request it cannot read (malformed,
+// headers over MaxHeaderBytes, an unsupported HTTP version or transfer
+// encoding): "HTTP/1.1 <status>" cannedHeaders "<text>", in one write on the
+// connection (see conn.serve in net/http/server.go). A response the server
+// writes never has these headers so: net/http sorts a response's headers
+// (Connection before Content-Type) and adds Date, and every answer of this
+// server is JSON.
+const cannedHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// jsonErrorListener accepts connections that rewrite net/http's canned
+// text answers into the JSON error shape.
+type jsonErrorListener struct {
+	net.Listener
+	log *slog.Logger
+}
+
+func (l jsonErrorListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &jsonErrorConn{Conn: c, log: l.log}, nil
+}
+
+// jsonErrorConn is a connection whose canned net/http answers are
+// rewritten as JSON errors.
+type jsonErrorConn struct {
+	net.Conn
+	log *slog.Logger
+}
+
+func (c *jsonErrorConn) Write(b []byte) (int, error) {
+	out, status, ok := rewriteCanned(b)
+	if !ok {
+		return c.Conn.Write(b)
+	}
+	c.log.LogAttrs(context.Background(), slog.LevelDebug, "unreadable request", slog.Int("status", status),
+		slog.String("remote", c.RemoteAddr().String()))
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// CloseWrite half-closes the connection, as net/http does after a 431 so
+// that the client reads the answer before the connection closes.
+func (c *jsonErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// rewriteCanned returns the JSON answer that replaces b, and its status,
+// when b is one of net/http's canned answers.
+func rewriteCanned(b []byte) ([]byte, int, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte("HTTP/1.1 "))
+	if !ok {
+		return nil, 0, false
+	}
+	i := bytes.IndexByte(rest, '\r')
+	if i < 3 || !bytes.HasPrefix(rest[i:], []byte(cannedHeaders)) || i > 3 && rest[3] != ' ' {
+		return nil, 0, false
+	}
+	status, err := strconv.Atoi(string(rest[:3]))
+	if err != nil || status < 400 || status > 599 {
+		return nil, 0, false
+	}
+	code, msg := cannedError(status, string(rest[i+len(cannedHeaders):]))
+	body, err := json.MarshalIndent(errorBody{Error: errorDetail{Type: code, Message: msg}}, "", "  ")
+	if err != nil {
+		return nil, 0, false
+	}
+	body = append(body, '\n')
+	out := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n"+
+		"Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n\r\n", status, http.StatusText(status), len(body))
+	return append(out, body...), status, true
+}
+
+// cannedError is the error type and message of a canned answer of status
+// whose text body is text, such as "400 Bad Request: missing required Host
+// header" or "Unsupported transfer encoding".
+func cannedError(status int, text string) (code, msg string) {
+	detail := ""
+	if _, d, ok := strings.Cut(text, ": "); ok {
+		detail = ": " + d
+	}
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return domain.ETooLarge, fmt.Sprintf("the request headers are over the limit of %d KiB: send fewer or shorter headers", maxHeaderBytes>>10)
+	case http.StatusHTTPVersionNotSupported:
+		return domain.EInvalid, "the request's HTTP version is not supported: send HTTP/1.1"
+	case http.StatusNotImplemented:
+		return domain.EInvalid, "the request's Transfer-Encoding is not supported: send the body with Content-Length or chunked"
+	case http.StatusBadRequest:
+		if detail == "" {
+			detail = ": check its request line and headers"
+		}
+		return domain.EInvalid, "the request is not valid HTTP/1.1" + detail
+	}
+	return domain.EInvalid, strings.ToLower(text)
 }

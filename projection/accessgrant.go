@@ -51,6 +51,7 @@ type HistoryFilter struct {
 	EventType    string      // only this type when not empty
 	After        *domain.Key // the page cursor: events strictly after this key
 	Limit        int         // 0: all
+	MaxBytes     int         // when positive, stop after the event that brings the payload bytes to it (see EventFilter)
 }
 
 // GrantHistory returns a grant's events in fold order (SPEC §3.5).
@@ -83,5 +84,5 @@ func (p *Projection) GrantHistory(ctx context.Context, id domain.ID, f HistoryFi
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	return store.QueryRecords(ctx, p.db.Reader(), q, args...)
+	return p.queryRecords(ctx, f.MaxBytes, q, args...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
 )
 
 func methodIDList(ms []*domain.AccessMethod) []domain.ID {
@@ -182,10 +183,13 @@ func TestLogQueries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, projection.Lag{}, lag)
 	assert.True(t, lag.CaughtUp())
-	recs, err := p.Events(ctx, 0, "", 10)
+	page, err := p.Events(ctx, projection.EventFilter{Limit: 10})
 	require.NoError(t, err)
-	assert.NotNil(t, recs, "an empty list, not nil")
-	assert.Empty(t, recs)
+	assert.NotNil(t, page.Records, "an empty list, not nil")
+	assert.Empty(t, page.Records)
+	page, err = p.Events(ctx, projection.EventFilter{EventType: "access_method.issued", Limit: 10})
+	require.NoError(t, err)
+	assert.Equal(t, projection.EventPage{Records: []store.Record{}}, page, "an empty log ends at once")
 
 	events := generate(t, 10, 1)
 	ingest(t, p, events, rand.New(rand.NewPCG(5, 6)), 20)
@@ -194,9 +198,11 @@ func TestLogQueries(t *testing.T) {
 	assert.Equal(t, projection.Lag{LogSeq: int64(len(events)), ProjectionSeq: int64(len(events))}, lag)
 	assert.False(t, projection.Lag{LogSeq: 5, ProjectionSeq: 4}.CaughtUp())
 
-	recs, err = p.Events(ctx, 3, "", 2)
+	page, err = p.Events(ctx, projection.EventFilter{After: 3, Limit: 2})
 	require.NoError(t, err)
+	recs := page.Records
 	require.Len(t, recs, 2)
+	assert.Zero(t, page.ScannedTo)
 	assert.Equal(t, []int64{4, 5}, []int64{recs[0].Seq, recs[1].Seq})
 	assert.Equal(t, events[3].ID, recs[0].Event.ID)
 
@@ -205,4 +211,106 @@ func TestLogQueries(t *testing.T) {
 	assert.Equal(t, int64(6), rec.Seq)
 	_, err = p.Event(ctx, domain.MustParseID("00000000-0000-4000-8000-000000000000"))
 	assert.Equal(t, domain.ENotFound, domain.ErrorCode(err))
+}
+
+// rarestType returns the event type that occurs least often in events (the
+// first in the log among equals) and the ids of its events in log order.
+func rarestType(events []*domain.Event) (string, []domain.ID) {
+	count := map[string]int{}
+	for _, e := range events {
+		count[e.Type]++
+	}
+	rare := events[0].Type
+	for _, e := range events {
+		if count[e.Type] < count[rare] {
+			rare = e.Type
+		}
+	}
+	var ids []domain.ID
+	for _, e := range events {
+		if e.Type == rare {
+			ids = append(ids, e.ID)
+		}
+	}
+	return rare, ids
+}
+
+// TestEventsScanBound follows the log filtered by a rare type with a small
+// MaxScan: every page holds only events of the seqs it may examine, a page
+// that ends early says where it stopped, and following the pages finds
+// exactly the rare events, in order.
+func TestEventsScanBound(t *testing.T) {
+	ctx := context.Background()
+	p := MustOpen(t)
+	events := generate(t, 40, 9)
+	ingest(t, p, events, rand.New(rand.NewPCG(3, 4)), 100)
+	rare, want := rarestType(events)
+	require.Less(t, len(want), len(events)/10, "the type must be rare")
+
+	const scan = 25
+	for _, limit := range []int{1, 3, 1000} {
+		var got []domain.ID
+		after, pages, partial := int64(0), 0, 0
+		for {
+			pages++
+			require.Less(t, pages, len(events), "the walk does not end")
+			page, err := p.Events(ctx, projection.EventFilter{After: after, EventType: rare, Limit: limit, MaxScan: scan})
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page.Records), limit)
+			for _, rec := range page.Records {
+				require.Greater(t, rec.Seq, after)
+				require.LessOrEqual(t, rec.Seq, after+scan, "limit %d: seq %d is beyond the seqs a page examines", limit, rec.Seq)
+				require.Equal(t, rare, rec.Event.Type)
+				got = append(got, rec.Event.ID)
+			}
+			switch {
+			case page.ScannedTo > 0:
+				require.Equal(t, after+scan, page.ScannedTo, "a partial page stops at the end of its window")
+				require.Less(t, len(page.Records), limit)
+				partial++
+				after = page.ScannedTo
+			case len(page.Records) == limit:
+				after = page.Records[len(page.Records)-1].Seq
+			default:
+				require.Greater(t, after+scan, int64(len(events)), "only the window that reaches the head ends the walk")
+				assert.Equal(t, want, got, "limit %d", limit)
+				assert.NotZero(t, partial, "limit %d: some pages must end at the scan bound", limit)
+				return
+			}
+		}
+	}
+}
+
+// TestEventsMaxBytes checks that a query stops reading after the record
+// that brings the payload bytes to MaxBytes, in every event list.
+func TestEventsMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	p := MustOpen(t)
+	events := generate(t, 20, 2)
+	ingest(t, p, events, rand.New(rand.NewPCG(7, 8)), 50)
+	budget := len(events[0].Raw) + len(events[1].Raw) + 1 // within the third record
+
+	page, err := p.Events(ctx, projection.EventFilter{Limit: 100, MaxBytes: budget})
+	require.NoError(t, err)
+	require.Len(t, page.Records, 3)
+	assert.GreaterOrEqual(t, projection.PayloadBytes(page.Records), budget)
+	assert.Less(t, projection.PayloadBytes(page.Records[:2]), budget)
+
+	page, err = p.Events(ctx, projection.EventFilter{Limit: 100, MaxBytes: 1})
+	require.NoError(t, err)
+	assert.Len(t, page.Records, 1, "one record always fits")
+
+	var m domain.ID
+	for _, e := range events {
+		if e.IsMethodEvent() {
+			m = e.AccessMethodID
+			break
+		}
+	}
+	all, err := p.MethodEvents(ctx, m, projection.HistoryFilter{})
+	require.NoError(t, err)
+	require.Greater(t, len(all), 1)
+	some, err := p.MethodEvents(ctx, m, projection.HistoryFilter{MaxBytes: len(all[0].Event.Raw)})
+	require.NoError(t, err)
+	assert.Equal(t, all[:1], some)
 }

@@ -106,6 +106,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	opts.Metrics = api.NewMetrics(a.proj)
+	opts.WriteProbe = a.db // ready means a webhook would be acknowledged
 	srv := api.NewServer(a.proj, opts)
 	// Webhooks go through one group-commit writer; it is closed after the
 	// server has drained the requests in flight, before the database.

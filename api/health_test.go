@@ -1,0 +1,118 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/api"
+	"github.com/amtrack/amtrack/store"
+)
+
+// refuseWrites makes every write probe of db fail, as a full disk would:
+// a trigger that aborts the probe's update.
+func refuseWrites(t *testing.T, db *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, db.ProbeWrite(ctx), "the probe creates its table")
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe
+			BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+		return err
+	}))
+}
+
+// TestReadyzWriteProbe checks that /readyz is ready only when the
+// database takes a write: not ready (503, with a reason) when the write
+// fails, though the database still answers reads.
+func TestReadyzWriteProbe(t *testing.T) {
+	tests := []struct {
+		name   string
+		breaks func(t *testing.T, db *store.DB)
+		status int
+		reason string
+	}{
+		{name: "healthy", status: http.StatusOK},
+		{name: "writes refused", breaks: refuseWrites, status: http.StatusServiceUnavailable, reason: "refuses writes"},
+		{name: "database closed", breaks: func(t *testing.T, db *store.DB) { require.NoError(t, db.Close()) },
+			status: http.StatusServiceUnavailable, reason: "does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := seeded(t)
+			if tt.breaks != nil {
+				tt.breaks(t, p.DB())
+			}
+			c := newClient(t, api.NewServer(p, api.Options{WriteProbe: p.DB()}).Handler())
+			res := c.get("/readyz")
+			require.Equal(t, tt.status, res.status, "%s", res.body)
+			assert.Equal(t, "application/json", res.header.Get("Content-Type"))
+			body := res.json(t)
+			if tt.status == http.StatusOK {
+				assert.Equal(t, "ready", body["status"])
+				return
+			}
+			assert.Equal(t, "not_ready", body["status"])
+			assert.Contains(t, body["reason"], tt.reason)
+		})
+	}
+}
+
+// countingProber counts its probes and answers err.
+type countingProber struct {
+	calls atomic.Int64
+	err   error
+}
+
+func (p *countingProber) ProbeWrite(context.Context) error {
+	p.calls.Add(1)
+	return p.err
+}
+
+// TestReadyzProbeCached checks that a flood of /readyz probes the
+// database once per TTL, and that a failed probe is remembered too.
+func TestReadyzProbeCached(t *testing.T) {
+	p, _ := seeded(t)
+	for _, tt := range []struct {
+		name      string
+		ttl       time.Duration
+		err       error
+		wantCalls int64
+		status    int
+	}{
+		{"cached", time.Hour, nil, 1, http.StatusOK},
+		{"failure cached", time.Hour, errors.New("disk full"), 1, http.StatusServiceUnavailable},
+		{"no cache", 0, nil, 40, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prober := &countingProber{err: tt.err}
+			srv := api.NewServer(p, api.Options{WriteProbe: prober})
+			api.SetProbeTTL(srv, tt.ttl)
+			base, _ := serve(t, srv)
+			statuses := make([]int, 40)
+			var wg sync.WaitGroup
+			for i := range statuses {
+				wg.Go(func() {
+					res, err := http.Get(base + "/readyz")
+					if err != nil {
+						return // status 0 fails below
+					}
+					res.Body.Close()
+					statuses[i] = res.StatusCode
+				})
+			}
+			wg.Wait()
+			for _, st := range statuses {
+				assert.Equal(t, tt.status, st)
+			}
+			assert.Equal(t, tt.wantCalls, prober.calls.Load(), "probes for %d requests", len(statuses))
+		})
+	}
+}
