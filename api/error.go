@@ -25,6 +25,7 @@ var statusOf = map[string]int{
 	domain.ETooLarge:     http.StatusRequestEntityTooLarge,
 	domain.EInternal:     http.StatusInternalServerError,
 	codeUnavailable:      http.StatusServiceUnavailable,
+	codeRequestTimeout:   http.StatusRequestTimeout,
 }
 
 // statusClientClosedRequest is recorded (never sent) when the client went

@@ -186,7 +186,10 @@ func (m *Metrics) ObserveCommit(events int, took time.Duration) {
 	m.commits.Observe(took.Seconds())
 }
 
-// labelSet hands out at most max distinct label values, then "other".
+// labelSet hands out at most max distinct event_type label values, then
+// "other". A value that is not an event type (over domain.MaxEventTypeLen
+// bytes, or odd characters: say the raw type of an event sync refused) is
+// "other" too, so that the label's values stay short and a scrape small.
 type labelSet struct {
 	mu   sync.Mutex
 	max  int
@@ -194,6 +197,9 @@ type labelSet struct {
 }
 
 func (l *labelSet) label(v string) string {
+	if !domain.ValidEventType(v) {
+		return "other"
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen[v] {

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,4 +121,77 @@ func TestNoCodeWithoutReveal(t *testing.T) {
 		}
 		assert.Equal(t, secrets, found, "every code is revealed")
 	})
+}
+
+// TestRedactEscapedCode: a code under a name spelled with escapes, in
+// another letter case, nested and repeated is redacted on every route that
+// prints an event (the log, one event, both histories).
+func TestRedactEscapedCode(t *testing.T) {
+	events := generate(t, 3, 2)
+	var code string
+	var target *domain.Event
+	for i, e := range events {
+		if e.Code == nil {
+			continue
+		}
+		code = *e.Code
+		raw := bytes.Replace(e.Raw, []byte(`"code":`), []byte(`"c\u006fde":`), 1)
+		raw = append(raw[:len(raw)-1], `,"metadata":{"items":[{"CODE":"`+code+`"}]},"cod\u0065":"`+code+`"}`...)
+		var err error
+		target, err = domain.ParseEvent(raw)
+		require.NoError(t, err)
+		require.Equal(t, code, *target.Code, "the parser reads the escaped name")
+		events[i] = target
+		break
+	}
+	require.NotNil(t, target)
+	p := MustOpen(t)
+	appendEvents(t, p, events)
+	c := newClient(t, api.NewServer(p, api.Options{}).Handler())
+
+	var saw int
+	for _, res := range crawl(t, c, events) {
+		if bytes.Contains(res.body, []byte(target.ID.String())) {
+			saw++
+		}
+		codes, strs, _ := codesIn(t, res.body)
+		assert.Empty(t, codes, "a code field with a value: %s", res.body)
+		assert.NotContains(t, strs, code, "the code in %s", res.body)
+		assert.Empty(t, codeMembers(t, res.body), "a member named code with a value in %s", res.body)
+	}
+	assert.GreaterOrEqual(t, saw, 4, "the event is printed by /v1/events, /v1/events/{id} and both histories")
+	res := c.get("/v1/events/" + target.ID.String())
+	var item struct {
+		Event map[string]any `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &item))
+	assert.Equal(t, true, item.Event["code_redacted"])
+	assert.Equal(t, map[string]any{"items": []any{map[string]any{"code_redacted": true}}}, item.Event["metadata"])
+}
+
+// codeMembers returns the names of the members of body named code in any
+// letter case whose value is not null.
+func codeMembers(t *testing.T, body []byte) []string {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal(body, &v))
+	var names []string
+	var visit func(any)
+	visit = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if strings.EqualFold(k, "code") && x != nil {
+					names = append(names, k)
+				}
+				visit(x)
+			}
+		case []any:
+			for _, x := range v {
+				visit(x)
+			}
+		}
+	}
+	visit(v)
+	return names
 }

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/amtrack/amtrack/domain"
@@ -13,6 +16,10 @@ import (
 // codeUnavailable is the error type of a 503: the webhook receiver is not
 // configured. It extends SPEC §5's list, which has no type for it.
 const codeUnavailable = "unavailable"
+
+// codeRequestTimeout is the error type of a 408: the request body did not
+// arrive within the server's read timeout.
+const codeRequestTimeout = "request_timeout"
 
 // Appender appends events durably and answers after the commit;
 // *store.Writer (group commit) implements it.
@@ -83,7 +90,7 @@ func (wh *webhookReceiver) receive(w http.ResponseWriter, r *http.Request) error
 	// The server limits every body to MaxBodyBytes: a longer one is a 413.
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return err
+		return bodyError(err)
 	}
 	if wh.verifier != nil {
 		if err := wh.verifier.Verify(body, r.Header); err != nil {
@@ -106,4 +113,23 @@ func (wh *webhookReceiver) receive(w http.ResponseWriter, r *http.Request) error
 	}
 	wh.s.writeJSON(w, r, http.StatusOK, webhookResponse{OK: true, EventID: ev.ID, Seq: out[0].Seq, Duplicate: out[0].Duplicate})
 	return nil
+}
+
+// bodyError says why a request body could not be read. It is the client's
+// doing (a body shorter than its Content-Length, broken chunked encoding,
+// a body too slow for the read timeout), answered before any signature is
+// checked: a 400 or 408 logged as a refusal, never an internal error that
+// anyone could make the server log. A body over the limit stays a 413.
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return errorf(codeRequestTimeout, "the request body did not arrive in time: send the whole body at once")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(domain.EInvalid, "the request body ended before it was complete: send the whole body")
+	}
+	return errorf(domain.EInvalid, "the request body could not be read (broken chunked encoding or connection): send the whole body again")
 }

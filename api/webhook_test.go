@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -207,13 +210,15 @@ func TestWebhookResponses(t *testing.T) {
 			status: 200, appended: true, check: func(t *testing.T, res response) {
 				assert.Equal(t, "msg_std", e.stored(t, evs[2].ID).MessageID, "the message id is kept")
 			}},
-		{name: "both header families", body: evs[3].Raw, header: func() http.Header {
-			h := sign(t, webhookSecret, "webhook-", "msg_both", now, evs[3].Raw)
-			for k, v := range sign(t, otherSecret, "svix-", "msg_other", now, evs[3].Raw) {
+		{name: "both header families: the svix set", body: evs[3].Raw, header: func() http.Header {
+			h := sign(t, webhookSecret, "svix-", "msg_both", now, evs[3].Raw)
+			for k, v := range sign(t, otherSecret, "webhook-", "msg_other", now, evs[3].Raw) {
 				h[k] = v
 			}
 			return h
-		}(), status: 200, appended: true},
+		}(), status: 200, appended: true, check: func(t *testing.T, res response) {
+			assert.Equal(t, "msg_both", e.stored(t, evs[3].ID).MessageID, "the message id of the set checked")
+		}},
 		{name: "several signatures, one matches", body: evs[4].Raw,
 			header: func() http.Header {
 				h := sign(t, webhookSecret, "svix-", "msg_multi", now, evs[4].Raw)
@@ -274,6 +279,12 @@ func TestWebhookResponses(t *testing.T) {
 		{name: "null", body: []byte(`null`), status: 400, errType: "invalid_input", contains: "must be a JSON object"},
 		{name: "event_type a number", body: withField(t, evs[7].Raw, "event_type", "5"), status: 400, errType: "invalid_input", contains: `field "event_type": want string, got number`},
 		{name: "event_type empty", body: withField(t, evs[7].Raw, "event_type", `""`), status: 400, errType: "invalid_input", contains: `field "event_type": must not be empty`},
+		{name: "event_type of 200 KB", body: withField(t, evs[7].Raw, "event_type", strconv.Quote(strings.Repeat("x", 200<<10))), status: 400, errType: "invalid_input",
+			contains: `field "event_type": is 204800 bytes long, over the limit of 128`},
+		{name: "event_type with odd characters", body: withField(t, evs[7].Raw, "event_type", `"access_method.issued\"} <x>"`), status: 400, errType: "invalid_input",
+			contains: `is not an event type`},
+		{name: "text not UTF-8", body: withField(t, evs[7].Raw, "metadata", "{\"note\":\"caf\xe9\"}"), status: 400, errType: "invalid_input",
+			contains: `field "metadata.note": is not valid UTF-8`},
 		{name: "event_id missing", body: withField(t, evs[7].Raw, "event_id", ""), status: 400, errType: "invalid_input", contains: `field "event_id": is required`},
 		{name: "event_id malformed", body: withField(t, evs[7].Raw, "event_id", `"evt_123"`), status: 400, errType: "invalid_input", contains: `field "event_id"`},
 		{name: "workspace_id null", body: withField(t, evs[7].Raw, "workspace_id", "null"), status: 400, errType: "invalid_input", contains: `field "workspace_id": is required, got null`},
@@ -292,6 +303,18 @@ func TestWebhookResponses(t *testing.T) {
 		{name: "future timestamp (+6 min)", body: evs[7].Raw, header: at(6*time.Minute, evs[7].Raw), status: 401, errType: "unauthorized", contains: "5 minutes"},
 		{name: "stale timestamp, webhook headers", body: evs[7].Raw, header: sign(t, webhookSecret, "webhook-", "msg_old", now.Add(-time.Hour), evs[7].Raw),
 			status: 401, errType: "unauthorized", contains: "5 minutes"},
+		{name: "both header families, svix forged", body: evs[7].Raw, header: func() http.Header {
+			h := sign(t, otherSecret, "svix-", "msg_forged", now, evs[7].Raw)
+			for k, v := range sign(t, webhookSecret, "webhook-", "msg_good", now, evs[7].Raw) {
+				h[k] = v
+			}
+			return h
+		}(), status: 401, errType: "unauthorized", contains: "no signature matches"},
+		{name: "families mixed header by header", body: evs[7].Raw, header: func() http.Header {
+			h := without(sign(t, webhookSecret, "svix-", "msg_mixed", now, evs[7].Raw), "svix-signature")
+			h.Set("webhook-signature", sign(t, webhookSecret, "webhook-", "msg_mixed", now, evs[7].Raw).Get("webhook-signature"))
+			return h
+		}(), status: 401, errType: "unauthorized", contains: "missing signature headers"},
 		{name: "wrong secret", body: evs[7].Raw, header: sign(t, otherSecret, "svix-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "wrong secret, webhook headers", body: evs[7].Raw, header: sign(t, otherSecret, "webhook-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "body changed after signing", body: evs[7].Raw, header: signed(t, append(bytes.Clone(evs[7].Raw), ' ')), status: 401, errType: "unauthorized", contains: "no signature matches"},
@@ -425,7 +448,7 @@ func TestWebhookUnsigned(t *testing.T) {
 // TestWebhookBadSecret: a secret that is not base64 is refused up front.
 func TestWebhookBadSecret(t *testing.T) {
 	srv := api.NewServer(MustOpen(t), api.Options{})
-	for _, secret := range []string{"whsec_!!!", "   "} {
+	for _, secret := range []string{"whsec_!!!", "   ", "whsec_", "whsec_AA=="} {
 		err := srv.EnableWebhooks(nil, api.WebhookOptions{Secret: secret})
 		assert.Equal(t, domain.EInvalid, domain.ErrorCode(err), secret)
 		assert.ErrorContains(t, err, "SEAM_WEBHOOK_SECRET")
@@ -494,4 +517,100 @@ func TestWebhookConcurrent(t *testing.T) {
 	stats, diffs, err := e.p.Verify(context.Background(), 10)
 	require.NoError(t, err)
 	assert.Empty(t, diffs, "the projection folded every event: %+v", stats)
+}
+
+// rawWebhookServer serves the webhook receiver (with a secret) over real
+// HTTP on 127.0.0.1, with the given read timeout (0: none), logging
+// everything to log.
+func rawWebhookServer(t *testing.T, readTimeout time.Duration, log *lockedBuffer) *httptest.Server {
+	t.Helper()
+	p := MustOpen(t)
+	logger := newLogger(log)
+	srv := api.NewServer(p, api.Options{Logger: logger})
+	w := store.NewWriter(p.DB(), p.Apply, 0)
+	t.Cleanup(w.Close)
+	require.NoError(t, srv.EnableWebhooks(w, api.WebhookOptions{Secret: webhookSecret}))
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ReadTimeout = readTimeout
+	ts.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// TestWebhookBrokenBodies writes malformed requests on raw connections: a
+// body shorter than its Content-Length, broken chunked encoding, a body
+// slower than the read timeout. Each is a JSON 400 or 408 (before any
+// signature is checked), and no ERROR line is logged: an unauthenticated
+// client cannot fill the error log.
+func TestWebhookBrokenBodies(t *testing.T) {
+	const head = "POST /webhooks/seam HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+	tests := []struct {
+		name     string
+		timeout  time.Duration // the server's read timeout
+		request  string
+		closing  bool // half-close the connection after the request
+		status   int
+		errType  string
+		contains string
+	}{
+		{name: "body shorter than Content-Length", request: head + "Content-Length: 1000\r\n\r\n" + `{"event_id":`, closing: true,
+			status: 400, errType: "invalid_input", contains: "ended before it was complete"},
+		{name: "chunk length not hex", request: head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+			status: 400, errType: "invalid_input", contains: "could not be read"},
+		{name: "chunk longer than its length", request: head + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}}}\r\n0\r\n\r\n",
+			status: 400, errType: "invalid_input", contains: "could not be read"},
+		{name: "chunked body cut off", request: head + "Transfer-Encoding: chunked\r\n\r\n10\r\n{\"event", closing: true,
+			status: 400, errType: "invalid_input", contains: "ended before it was complete"},
+		{name: "body slower than the read timeout", timeout: 300 * time.Millisecond, request: head + "Content-Length: 100\r\n\r\n" + `{"event_id":`,
+			status: 408, errType: "request_timeout", contains: "did not arrive in time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := &lockedBuffer{}
+			ts := rawWebhookServer(t, tt.timeout, log)
+			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.SetDeadline(time.Now().Add(30*time.Second))) // only against a hang
+			_, err = io.WriteString(conn, tt.request)
+			require.NoError(t, err)
+			if tt.closing {
+				require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+			}
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.status, res.StatusCode, "body: %s", body)
+			assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+			var e struct {
+				Error struct{ Type, Message string } `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(body, &e), "body: %s", body)
+			assert.Equal(t, tt.errType, e.Error.Type)
+			assert.Contains(t, e.Error.Message, tt.contains)
+
+			ts.Close() // waits for the handler: its log lines are written
+			assert.NotContains(t, log.String(), "level=ERROR", "log:\n%s", log)
+			assert.Contains(t, log.String(), fmt.Sprintf("status=%d", tt.status), "the refusal is logged (below ERROR)")
+		})
+	}
+}
+
+// TestWebhookClientGone: a client that sends part of a body and closes the
+// connection logs no ERROR line either.
+func TestWebhookClientGone(t *testing.T) {
+	log := &lockedBuffer{}
+	ts := rawWebhookServer(t, 0, log)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	require.NoError(t, err)
+	_, err = io.WriteString(conn, "POST /webhooks/seam HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{\"event_id\":")
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), `route=/webhooks/seam`) },
+		30*time.Second, 10*time.Millisecond, "the request is logged once answered")
+	ts.Close()
+	assert.NotContains(t, log.String(), "level=ERROR", "log:\n%s", log)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxEventSize is the largest event accepted: one HTTP body or one line of a file.
@@ -133,10 +134,13 @@ func ParseEvent(raw []byte) (*Event, error) {
 	if !ok {
 		return nil, notAnObject(trimmed)
 	}
+	if !utf8.Valid(trimmed) {
+		return nil, notUTF8(raw, trimmed, fields)
+	}
 	p := parser{fields: fields}
 	e := &Event{Raw: raw}
 	e.ID = p.requiredID("event_id")
-	e.Type = p.requiredString("event_type")
+	e.Type = p.eventType()
 	e.WorkspaceID = p.requiredID("workspace_id")
 	e.CreatedAt = p.requiredTime("created_at")
 	e.OccurredAt = p.requiredTime("occurred_at")
@@ -172,6 +176,23 @@ func ParseEvent(raw []byte) (*Event, error) {
 		return nil, p.err
 	}
 	return e, nil
+}
+
+// notUTF8 names the first member name or string of trimmed (raw without
+// its surrounding whitespace, a valid JSON object) that is not UTF-8.
+func notUTF8(raw, trimmed []byte, fields members) *Error {
+	bad, _ := findBadUTF8(trimmed, 0, "")
+	at := bad.at + len(raw) - len(bytes.TrimLeft(raw, jsonSpace))
+	err := FieldErrorf(bad.path, "is not valid UTF-8 (at byte %d): send text encoded as UTF-8", at)
+	if bad.name {
+		err.Message = fmt.Sprintf("the member name is not valid UTF-8 (at byte %d): send text encoded as UTF-8", at)
+	}
+	if v, ok := fields.lookup("event_type"); ok && bad.path != "event_type" {
+		if typ, ok := jsonString(v); ok && ValidEventType(typ) {
+			err.EventType = typ
+		}
+	}
+	return err
 }
 
 // notAnObject says why trimmed, not empty, is not a JSON object.
@@ -239,6 +260,41 @@ func (p *parser) requiredString(name string) string {
 	s, ok := p.str(name, v)
 	if ok && s == "" {
 		p.err = FieldErrorf(name, "must not be empty")
+	}
+	return s
+}
+
+// MaxEventTypeLen is the longest event_type accepted, in bytes. Seam's
+// longest is 55 (access_grant.could_not_create_requested_access_methods).
+const MaxEventTypeLen = 128
+
+// ValidEventType reports whether s can be an event_type: 1 to
+// MaxEventTypeLen bytes of A-Z, a-z, 0-9 and _ . : - (every type of Seam's
+// schemas is lowercase words, underscores and dots).
+func ValidEventType(s string) bool {
+	if s == "" || len(s) > MaxEventTypeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// eventType reads event_type: a required string that ValidEventType
+// accepts, so that it is safe as a metric label and in a message.
+func (p *parser) eventType() string {
+	s := p.requiredString("event_type")
+	switch {
+	case p.err != nil:
+	case len(s) > MaxEventTypeLen:
+		p.err = FieldErrorf("event_type", "is %d bytes long, over the limit of %d: event types are names such as access_method.issued",
+			len(s), MaxEventTypeLen)
+	case !ValidEventType(s):
+		p.err = FieldErrorf("event_type", "%s is not an event type: use only letters, digits and _ . : - (such as access_method.issued)", quote(s))
 	}
 	return s
 }
@@ -421,25 +477,79 @@ func SameJSON(a, b []byte) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
 }
 
-// RedactPayload returns raw with any top-level "code" field removed and
-// "code_redacted": true added (SPEC §5: PIN codes are secrets). Payloads
-// without a code are returned unchanged.
+// RedactPayload returns raw without its PIN codes, which are secrets: every
+// member whose name decodes to "code", in any spelling
+// (escapes, any letter case, repeated) and at any depth, is removed, and the
+// object that held it gets "code_redacted": true. An object that changed is
+// written again as encoding/json writes a map (keys sorted, no whitespace);
+// the rest of raw keeps its bytes, and a payload without a code is returned
+// unchanged.
 func RedactPayload(raw []byte) []byte {
-	if !bytes.Contains(raw, []byte(`"code"`)) {
+	if !mayNameCode(raw) || !json.Valid(raw) {
 		return raw
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	i := skipSpace(raw, 0)
+	out, changed := redactValue(raw[i:valueEnd(raw, i)])
+	if !changed {
 		return raw
 	}
-	if _, ok := fields["code"]; !ok {
-		return raw
+	return out
+}
+
+// redactValue returns v, one JSON value of a document already validated,
+// without its code members, and whether anything was removed.
+func redactValue(v []byte) ([]byte, bool) {
+	switch v[0] {
+	case '{':
+		return redactObject(v)
+	case '[':
+		return redactArray(v)
 	}
-	delete(fields, "code")
-	fields["code_redacted"] = json.RawMessage("true")
+	return v, false
+}
+
+func redactObject(v []byte) ([]byte, bool) {
+	ms := objectMembers(v)
+	removed, changed := false, false
+	for i := range ms {
+		if isCodeName(ms[i].name) {
+			removed = true
+			continue
+		}
+		if out, ok := redactValue(ms[i].value); ok {
+			ms[i].value, changed = out, true
+		}
+	}
+	if !removed && !changed {
+		return v, false
+	}
+	// The last of repeated names wins, as when encoding/json decodes v.
+	fields := make(map[string]json.RawMessage, len(ms)+1)
+	for _, m := range ms {
+		if !isCodeName(m.name) {
+			fields[m.name] = m.value
+		}
+	}
+	if removed {
+		fields["code_redacted"] = json.RawMessage("true")
+	}
 	b, err := json.Marshal(fields)
-	if err != nil {
-		return raw
+	if err != nil { // cannot happen: every value is valid JSON; never print a code
+		return []byte(`{"code_redacted":true}`), true
 	}
-	return b
+	return b, true
+}
+
+func redactArray(v []byte) ([]byte, bool) {
+	items := splitArray(v)
+	changed := false
+	for i, it := range items {
+		if out, ok := redactValue(it); ok {
+			items[i], changed = out, true
+		}
+	}
+	if !changed {
+		return v, false
+	}
+	return append(append([]byte("["), bytes.Join(items, []byte(","))...), ']'), true
 }

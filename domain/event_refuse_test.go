@@ -151,6 +151,31 @@ func invalidCases() []invalidCase {
 		{"ends_at boolean", mk(times, kv{"ends_at": false}), "ends_at", inv, "want string, got boolean", times},
 		{"access_grant_key array", mk(times, kv{"access_grant_key": []string{"k"}}), "access_grant_key", inv, "want string, got array", times},
 
+		// event_type: a short name, safe as a metric label.
+		{"event_type over 128 bytes", mk(issued, kv{"event_type": "access_method." + strings.Repeat("x", 115)}), "event_type", inv,
+			"is 129 bytes long, over the limit of 128", ""},
+		{"event_type of 200 KB", mk(issued, kv{"event_type": strings.Repeat("a", 200<<10)}), "event_type", inv, "is 204800 bytes long", ""},
+		{"event_type with a space", mk(issued, kv{"event_type": "access method.issued"}), "event_type", inv,
+			`"access method.issued" is not an event type: use only letters, digits and _ . : -`, ""},
+		{"event_type with a slash", mk(issued, kv{"event_type": "access_method/issued"}), "event_type", inv, "is not an event type", ""},
+		{"event_type with a newline", mk(issued, kv{"event_type": "lock.unlocked\n"}), "event_type", inv, `"lock.unlocked\n" is not an event type`, ""},
+		{"event_type escaped NUL", mk(issued, kv{"event_type": raw(`"lock\u0000"`)}), "event_type", inv, "is not an event type", ""},
+		{"event_type not ASCII", mk(issued, kv{"event_type": "accès.créé"}), "event_type", inv, "is not an event type", ""},
+		{"event_type quote", mk(issued, kv{"event_type": `a"b`}), "event_type", inv, "is not an event type", ""},
+
+		// Text that is not UTF-8, in any member name or string at any depth.
+		{"bad UTF-8 in a known field", mk(issued, kv{"event_description": raw("\"caf\xe9\"")}), "event_description", inv,
+			"is not valid UTF-8 (at byte ", issued},
+		{"bad UTF-8 in event_type", mk(issued, kv{"event_type": raw("\"lock.\xff\"")}), "event_type", inv, "is not valid UTF-8", ""},
+		{"bad UTF-8 in an unknown field", mk(issued, kv{"note": raw("\"\xff\"")}), "note", inv, "is not valid UTF-8", issued},
+		{"bad UTF-8 nested", mk(issued, kv{"metadata": raw("{\"a\":1,\"note\":\"caf\xc3\"}")}), "metadata.note", inv, "is not valid UTF-8", issued},
+		{"bad UTF-8 in an array", mk(revoked, kv{"tags": raw("[\"a\", {\"b\": [true, \"\xed\xa0\x80\"]}]")}), "tags[1].b[1]", inv, "is not valid UTF-8", revoked},
+		{"bad UTF-8 in access_grant_keys", mk(issued, kv{"access_grant_keys": raw("[\"k\", \"\xfe\"]")}), "access_grant_keys[1]", inv, "is not valid UTF-8", issued},
+		{"bad UTF-8 in a nested name", mk(issued, kv{"metadata": raw("{\"no\xffte\":1}")}), "metadata.no\ufffdte", inv,
+			"the member name is not valid UTF-8", issued},
+		{"bad UTF-8 in a top-level name", append([]byte("{\"x\x80\":1,"), mk(issued, nil)[1:]...), "x\ufffd", inv, "the member name is not valid UTF-8", issued},
+		{"bad UTF-8 before a bad field", mk(issued, kv{"workspace_id": "bad", "z": raw("\"\xff\"")}), "z", inv, "is not valid UTF-8", issued},
+
 		// The first error wins, in field order.
 		{"first error reported", mk(issued, kv{"workspace_id": "bad", "code": 1}), "workspace_id", inv, `"bad" is not an id`, issued},
 	}
@@ -207,6 +232,8 @@ func TestParseEventErrorText(t *testing.T) {
 			`field "event_type": must not be empty`},
 		{"whole input", []byte(`[]`),
 			`event must be a JSON object, got array`},
+		{"bad UTF-8, the byte counted from the input's start", append([]byte(" \n{\"x\xff\":1,"), mk(domain.TypeIssued, nil)[1:]...),
+			"access_method.issued: field \"x\ufffd\": the member name is not valid UTF-8 (at byte 5): send text encoded as UTF-8"},
 		{"long value shortened", mk("lock.unlocked", kv{"workspace_id": strings.Repeat("ab", 50)}),
 			`lock.unlocked: field "workspace_id": "` + strings.Repeat("ab", 32) + `..." is not an id (hex 8-4-4-4-12)`},
 	}
@@ -217,4 +244,29 @@ func TestParseEventErrorText(t *testing.T) {
 			assert.Equal(t, tt.want, err.Error())
 		})
 	}
+}
+
+// TestParseEventAcceptsText: UTF-8 text and escapes (even of a lone
+// surrogate, which is valid JSON text) are accepted, and so is every event
+// type of Seam's schemas and types up to 128 bytes.
+func TestParseEventAcceptsText(t *testing.T) {
+	types := append([]string{
+		domain.TypeGrantCreated, domain.TypeGrantDeleted, domain.TypeGrantAccessGrantedToAll, domain.TypeGrantAccessGrantedToDoor,
+		domain.TypeGrantAccessToDoorLost, domain.TypeGrantAccessTimesChanged, domain.TypeGrantCouldNotCreateAccessMs,
+		"lock.unlocked", "acme:Widget-2.spun_X", "access_method." + strings.Repeat("x", 114),
+	}, domain.MethodEventTypes...)
+	for _, typ := range types {
+		_, err := domain.ParseEvent(mk(typ, nil))
+		assert.NoError(t, err, typ)
+		assert.True(t, domain.ValidEventType(typ), typ)
+	}
+	for _, in := range [][]byte{
+		mk(domain.TypeIssued, kv{"event_description": "café ☕ 😀", "m": kv{"ключ": []string{"\ufffd"}}}),
+		mk(domain.TypeIssued, kv{"note": raw(`"\ud83d \u00e9 \uFFFD"`)}),
+		mk(domain.TypeIssued, kv{"event_type": raw(`"access\u005fmethod.issued"`)}),
+	} {
+		_, err := domain.ParseEvent(in)
+		assert.NoError(t, err, "%s", in)
+	}
+	assert.False(t, domain.ValidEventType(""))
 }

@@ -1,7 +1,10 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -38,23 +41,26 @@ func splitObject(b []byte) (members, bool) {
 	if b[i] != '{' {
 		return nil, false
 	}
+	return objectMembers(b[i:]), true
+}
+
+// objectMembers returns the members of b, a JSON object (from its opening
+// brace) in a document already validated.
+func objectMembers(b []byte) members {
 	ms := make(members, 0, 16)
-	i = skipSpace(b, i+1)
+	i := skipSpace(b, 1)
 	if b[i] == '}' {
-		return ms, true
+		return ms
 	}
 	for {
 		end := valueEnd(b, i)
-		name, ok := jsonString(b[i:end])
-		if !ok {
-			return nil, false
-		}
+		name, _ := jsonString(b[i:end])       // a valid document has valid names
 		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
 		end = valueEnd(b, i)
 		ms = append(ms, member{name: name, value: b[i:end]})
 		i = skipSpace(b, end)
 		if b[i] == '}' {
-			return ms, true
+			return ms
 		}
 		i = skipSpace(b, i+1) // past the comma
 	}
@@ -166,4 +172,102 @@ func isPlainString(b []byte) bool {
 		}
 	}
 	return ascii || utf8.Valid(b)
+}
+
+// badText is where a JSON document holds text that is not UTF-8: the path
+// of the member (names joined by dots, array items as [i]), whether the
+// member's name (rather than a string in its value) is at fault, and the
+// index of the first bad byte.
+type badText struct {
+	path string
+	name bool
+	at   int
+}
+
+// findBadUTF8 returns the first member name or string, in the JSON value
+// at b[i] of a document already validated, that is not valid UTF-8. path is
+// the value's own path.
+func findBadUTF8(b []byte, i int, path string) (badText, bool) {
+	switch b[i] {
+	case '"':
+		if end := stringEnd(b, i); !utf8.Valid(b[i:end]) {
+			return badText{path: path, at: i + firstBadByte(b[i:end])}, true
+		}
+	case '{':
+		i = skipSpace(b, i+1)
+		if b[i] == '}' {
+			return badText{}, false
+		}
+		for {
+			end := valueEnd(b, i)
+			name, _ := jsonString(b[i:end]) // bad bytes become U+FFFD
+			sub := name
+			if path != "" {
+				sub = path + "." + name
+			}
+			if !utf8.Valid(b[i:end]) {
+				return badText{path: sub, name: true, at: i + firstBadByte(b[i:end])}, true
+			}
+			i = skipSpace(b, skipSpace(b, end)+1)
+			if bad, ok := findBadUTF8(b, i, sub); ok {
+				return bad, true
+			}
+			i = skipSpace(b, valueEnd(b, i))
+			if b[i] == '}' {
+				return badText{}, false
+			}
+			i = skipSpace(b, i+1)
+		}
+	case '[':
+		i = skipSpace(b, i+1)
+		for n := 0; b[i] != ']'; n++ {
+			if bad, ok := findBadUTF8(b, i, fmt.Sprintf("%s[%d]", path, n)); ok {
+				return bad, true
+			}
+			if i = skipSpace(b, valueEnd(b, i)); b[i] == ',' {
+				i = skipSpace(b, i+1)
+			}
+		}
+	}
+	return badText{}, false
+}
+
+// firstBadByte returns the index of the first byte of b that does not
+// start a valid UTF-8 sequence (len(b) when there is none).
+func firstBadByte(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// mayNameCode reports whether raw may have a member whose name decodes to
+// "code" in any letter case: it holds a backslash (an escape can spell any
+// letter) or a quoted "code". Without either, no name can be code.
+func mayNameCode(raw []byte) bool {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return true
+	}
+	for i := bytes.IndexByte(raw, '"'); i >= 0 && i+5 < len(raw); {
+		if raw[i+5] == '"' && bytes.EqualFold(raw[i+1:i+5], []byte("code")) {
+			return true
+		}
+		j := bytes.IndexByte(raw[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// isCodeName reports whether a member called name holds a PIN code: name
+// is "code" in any letter case, as encoding/json matches a struct field
+// tagged "code".
+func isCodeName(name string) bool {
+	return len(name) == 4 && strings.EqualFold(name, "code")
 }
