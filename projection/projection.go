@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/store"
@@ -34,7 +35,8 @@ type Projection struct {
 var _ store.ApplyFunc = (*Projection)(nil).Apply
 
 // Open returns the projection of db, creating or rebuilding it when it is
-// missing or has another SchemaVersion.
+// missing or has another SchemaVersion (waiting for a rebuild another
+// process is running).
 func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 	p := &Projection{db: db}
 	err := db.Update(ctx, func(tx *store.Tx) error {
@@ -45,14 +47,56 @@ func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open projection: %w", err)
 	}
-	v, err := p.meta(ctx, db.Reader(), "schema_version")
-	if err != nil {
-		return nil, err
-	}
-	if v != SchemaVersion {
-		if _, err := p.Rebuild(ctx, nil); err != nil {
+	// Another process opening the same stale database at the same time
+	// (two commands started after an upgrade) may be rebuilding it: wait
+	// for that rebuild, then check again.
+	for {
+		v, err := p.meta(ctx, db.Reader(), "schema_version")
+		if err != nil {
 			return nil, err
 		}
+		if v == SchemaVersion {
+			return p, nil
+		}
+		_, err = p.Rebuild(ctx, nil)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, ErrRebuildRunning) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open projection: wait for the running rebuild: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// OpenReadOnly returns the projection of db (typically from
+// store.OpenReadOnly) for queries only: it never creates or rebuilds the read
+// model, and refuses, with an invalid_input error saying to run amtrack
+// rebuild, a read model that is missing or has another SchemaVersion.
+func OpenReadOnly(ctx context.Context, db *store.DB) (*Projection, error) {
+	p := &Projection{db: db}
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'projection_meta'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("open projection: %w", err)
+	}
+	var v int64
+	if n > 0 {
+		var err error
+		if v, err = p.meta(ctx, db.Reader(), "schema_version"); err != nil {
+			return nil, err
+		}
+	}
+	if v != SchemaVersion {
+		what := "has no read model"
+		if v != 0 {
+			what = fmt.Sprintf("has a read model of version %d, this amtrack reads version %d", v, SchemaVersion)
+		}
+		return nil, domain.Errorf(domain.EInvalid, "the database at %s %s: run amtrack rebuild --db %s (or serve or ingest) to build it",
+			db.Path(), what, db.Path())
 	}
 	return p, nil
 }

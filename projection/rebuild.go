@@ -2,11 +2,14 @@ package projection
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/store"
@@ -30,33 +33,91 @@ type Stats struct {
 // Progress is told how many of total rows a long operation has processed.
 type Progress func(done, total int64)
 
+// RebuildStaleAfter is how long a rebuild's claim on the read model holds
+// without a heartbeat. A running rebuild renews it every sixth of this; a
+// claim older than this was left by a process that died (or stopped), and
+// the next rebuild takes it over and drops its tables.
+const RebuildStaleAfter = time.Minute
+
+// ErrRebuildRunning is returned (wrapped, with the running rebuild's
+// generation and start) by Rebuild when another rebuild, in this process or
+// another, holds the claim on the read model. Its code is conflict.
+var ErrRebuildRunning = domain.Errorf(domain.EConflict, "a rebuild is already running")
+
+// errClaimLost is the cause of a rebuild stopped because another rebuild
+// took its claim over (after its heartbeat went stale).
+var errClaimLost = errors.New("another rebuild took this one's claim over (its heartbeat was older than " +
+	RebuildStaleAfter.String() + "): run amtrack verify, and rebuild again if it fails")
+
+// claimKeys are the projection_meta rows of a rebuild's claim: its
+// generation, a random owner token, its start and its last heartbeat (Unix
+// nanoseconds).
+var claimKeys = []string{"rebuild_generation", "rebuild_owner", "rebuild_started", "rebuild_heartbeat"}
+
+// claim is a rebuild's hold on a generation of tables.
+type claim struct {
+	gen   int64
+	owner int64
+}
+
 // Rebuild folds the whole log into new tables while the live ones keep
 // serving (reads and appends go on), then, holding the writer, folds the
 // events appended meanwhile into the new tables and swaps them in with one
 // short transaction.
+//
+// A rebuild first claims a new generation in a write transaction (rows in
+// projection_meta, created with its tables), so two rebuilds, in one
+// process or two, never share tables: the second returns ErrRebuildRunning.
+// The claim is renewed while the rebuild runs; one not renewed for
+// RebuildStaleAfter (its process died) is taken over by the next rebuild.
+// A rebuild that fails or is canceled drops its tables and its claim.
 func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, error) {
 	var stats Stats
-	gen, err := p.meta(ctx, p.db.Reader(), "generation")
+	c, err := p.claim(ctx)
 	if err != nil {
 		return stats, err
 	}
-	gen++
-	suffix := generationSuffix(gen)
-	t := newTables(suffix)
-	if err := p.createTables(ctx, suffix); err != nil {
-		return stats, err
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	heartbeatDone := make(chan struct{})
+	go func() {
+		defer close(heartbeatDone)
+		p.heartbeat(ctx, c, cancel)
+	}()
+	stats, err = p.rebuild(ctx, c, progress)
+	cancel(nil)
+	<-heartbeatDone
+	if err == nil {
+		return stats, nil
 	}
+	if errors.Is(context.Cause(ctx), errClaimLost) {
+		err = errClaimLost
+	}
+	// Drop this rebuild's tables and claim, even when ctx was canceled.
+	if rerr := p.release(context.WithoutCancel(ctx), c); errors.Is(rerr, errClaimLost) {
+		err = errClaimLost
+	}
+	return stats, fmt.Errorf("rebuild: %w", err)
+}
+
+// rebuild is Rebuild once the claim c is held.
+func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (Stats, error) {
+	var stats Stats
+	suffix := generationSuffix(c.gen)
+	t := newTables(suffix)
 
 	// Fold the log up to its current head into the new tables: methods and
 	// grants in parallel (they are independent), each writing its rows in
-	// short write transactions of its own.
+	// short write transactions of its own. The first error stops all three.
 	if err := p.db.Reader().QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
+		return stats, fmt.Errorf("read the log head: %w", err)
 	}
 	prog, err := newRowProgress(ctx, p.db.Reader(), progress, stats.Seq)
 	if err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
+		return stats, fmt.Errorf("count the log: %w", err)
 	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	// One goroutine writes the chunks both folds produce; the folds encode.
 	chunks := make(chan []func(*applier) error, 1)
 	written := make(chan error, 1)
@@ -64,7 +125,9 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 		var err error
 		for c := range chunks {
 			if err == nil {
-				err = p.writeChunk(ctx, t, c)
+				if err = p.writeChunk(ctx, t, c); err != nil {
+					stop(err)
+				}
 			}
 		}
 		written <- err
@@ -80,6 +143,9 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
 		})
+		if methodsErr != nil {
+			stop(methodsErr)
+		}
 		w.flush()
 	}()
 	go func() {
@@ -90,16 +156,22 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 			w.add(func(a *applier) error { return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b) })
 			return err
 		})
+		if grantsErr != nil {
+			stop(grantsErr)
+		}
 		w.flush()
 	}()
 	wg.Wait()
 	close(chunks)
-	if err := errors.Join(methodsErr, grantsErr, <-written); err != nil {
-		return stats, fmt.Errorf("rebuild: %w", err)
+	if err := firstError(methodsErr, grantsErr, <-written); err != nil {
+		return stats, err
 	}
 
 	// Catch up with what was appended meanwhile and swap, holding the writer.
 	err = p.db.Update(ctx, func(tx *store.Tx) error {
+		if err := checkClaim(ctx, tx, c); err != nil {
+			return err
+		}
 		tail, err := tailRecords(ctx, tx, stats.Seq)
 		if err != nil {
 			return err
@@ -120,36 +192,164 @@ func (p *Projection) Rebuild(ctx context.Context, progress Progress) (Stats, err
 			}
 		}
 		tx.OnCommit(p.cache.clear)
-		for k, v := range map[string]int64{"generation": gen, "schema_version": SchemaVersion, "checkpoint": stats.Seq} {
+		for k, v := range map[string]int64{"generation": c.gen, "schema_version": SchemaVersion, "checkpoint": stats.Seq} {
+			if err := setMeta(ctx, tx, k, v); err != nil {
+				return err
+			}
+		}
+		return deleteClaim(ctx, tx)
+	})
+	if err != nil {
+		return stats, fmt.Errorf("swap: %w", err)
+	}
+	return stats, nil
+}
+
+// firstError returns the first error that is not a cancellation caused by
+// another of errs (the one that stopped the rest), else the first one.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// claim takes a new generation for a rebuild and creates its empty tables,
+// in one write transaction. It returns ErrRebuildRunning when a claim with
+// a recent heartbeat is there, and takes a stale one over, dropping its
+// tables.
+func (p *Projection) claim(ctx context.Context) (claim, error) {
+	var c claim
+	err := p.db.Update(ctx, func(tx *store.Tx) error {
+		m, err := readMeta(ctx, tx, append([]string{"generation"}, claimKeys...)...)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if old, ok := m["rebuild_generation"]; ok {
+			if beat := time.Unix(0, m["rebuild_heartbeat"]); now.Sub(beat) < RebuildStaleAfter {
+				return fmt.Errorf("%w (generation %d since %s): wait for it to finish, or if its process is gone, run rebuild again once its claim is %s old",
+					ErrRebuildRunning, old, time.Unix(0, m["rebuild_started"]).UTC().Format(time.RFC3339), RebuildStaleAfter)
+			}
+			if err := dropTables(ctx, tx, generationSuffix(old)); err != nil {
+				return err
+			}
+		}
+		// A generation is never used twice, so a rebuild that lost its
+		// claim cannot write into its successor's tables.
+		c = claim{gen: max(m["generation"], m["rebuild_generation"]) + 1, owner: rand.Int64()}
+		suffix := generationSuffix(c.gen)
+		if err := dropTables(ctx, tx, suffix); err != nil { // leftovers of an older amtrack's rebuild
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL)); err != nil {
+			return fmt.Errorf("create tables: %w", err)
+		}
+		for k, v := range map[string]int64{"rebuild_generation": c.gen, "rebuild_owner": c.owner,
+			"rebuild_started": now.UnixNano(), "rebuild_heartbeat": now.UnixNano()} {
 			if err := setMeta(ctx, tx, k, v); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return stats, fmt.Errorf("rebuild: swap: %w", err)
+	if errors.Is(err, ErrRebuildRunning) {
+		return c, err
 	}
-	return stats, nil
+	if err != nil {
+		return c, fmt.Errorf("rebuild: claim: %w", err)
+	}
+	return c, nil
 }
 
-// createTables creates an empty set of read-model tables named with suffix,
-// dropping leftovers of an interrupted rebuild.
-func (p *Projection) createTables(ctx context.Context, suffix string) error {
-	ddl := strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL)
-	err := p.db.Update(ctx, func(tx *store.Tx) error {
-		for _, name := range liveTables {
-			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name+suffix); err != nil {
+// heartbeat renews c until ctx ends, and cancels the rebuild with
+// errClaimLost when another rebuild has taken the claim over. A renewal
+// that fails otherwise (the writer busy) is tried again at the next tick.
+func (p *Projection) heartbeat(ctx context.Context, c claim, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(RebuildStaleAfter / 6)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := p.db.Update(ctx, func(tx *store.Tx) error {
+			if err := checkClaim(ctx, tx, c); err != nil {
 				return err
 			}
+			return setMeta(ctx, tx, "rebuild_heartbeat", time.Now().UnixNano())
+		})
+		if errors.Is(err, errClaimLost) {
+			cancel(errClaimLost)
+			return
 		}
-		_, err := tx.ExecContext(ctx, ddl)
-		return err
+	}
+}
+
+// release drops the tables and the claim of a rebuild that failed. It
+// returns errClaimLost, touching nothing, when c is no longer the claim.
+func (p *Projection) release(ctx context.Context, c claim) error {
+	return p.db.Update(ctx, func(tx *store.Tx) error {
+		if err := checkClaim(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := dropTables(ctx, tx, generationSuffix(c.gen)); err != nil {
+			return err
+		}
+		return deleteClaim(ctx, tx)
 	})
+}
+
+// checkClaim returns errClaimLost unless c is the claim recorded in tx.
+func checkClaim(ctx context.Context, tx *store.Tx, c claim) error {
+	m, err := readMeta(ctx, tx, "rebuild_generation", "rebuild_owner")
 	if err != nil {
-		return fmt.Errorf("rebuild: create tables: %w", err)
+		return err
+	}
+	if m["rebuild_generation"] != c.gen || m["rebuild_owner"] != c.owner {
+		return errClaimLost
 	}
 	return nil
+}
+
+func deleteClaim(ctx context.Context, tx *store.Tx) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM projection_meta WHERE key IN (?, ?, ?, ?)`,
+		claimKeys[0], claimKeys[1], claimKeys[2], claimKeys[3])
+	if err != nil {
+		return fmt.Errorf("delete rebuild claim: %w", err)
+	}
+	return nil
+}
+
+// dropTables drops the read-model tables named with suffix, if there.
+func dropTables(ctx context.Context, tx *store.Tx, suffix string) error {
+	for _, name := range liveTables {
+		if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name+suffix); err != nil {
+			return fmt.Errorf("drop %s: %w", name+suffix, err)
+		}
+	}
+	return nil
+}
+
+// readMeta reads the projection_meta rows named keys (absent ones are
+// missing from the map).
+func readMeta(ctx context.Context, tx *store.Tx, keys ...string) (map[string]int64, error) {
+	m := map[string]int64{}
+	for _, k := range keys {
+		var v int64
+		err := tx.QueryRowContext(ctx, `SELECT value FROM projection_meta WHERE key = ?`, k).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read projection %s: %w", k, err)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 // chunkWriter groups rebuilt rows into chunks for the writer goroutine.

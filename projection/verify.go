@@ -53,6 +53,8 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 	if err != nil {
 		return stats, nil, fmt.Errorf("verify: %w", err)
 	}
+	// An open result set would keep the deferred Rollback waiting forever.
+	defer methods.close()
 	stats.Methods, err = foldMethods(ctx, snap, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 		want, err := methodRow(s)
 		if err != nil {
@@ -71,6 +73,7 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 	if err != nil {
 		return stats, nil, fmt.Errorf("verify: %w", err)
 	}
+	defer grants.close()
 	stats.Grants, err = foldGrants(ctx, snap, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 		b, err := encodeGrant(g)
 		if err != nil {
@@ -115,7 +118,10 @@ func methodRow(s *domain.AccessMethod) ([]string, error) {
 		hex.EncodeToString(s.LastKey.EventID[:]), string(g), string(k), string(b)}, nil
 }
 
-// liveRows walks live rows alongside a fold in stream order.
+// liveRows walks live rows alongside a fold in stream order. Its rows must
+// be closed (close) on every path: a Scan into RawBytes holds the result
+// set's lock until the next Next or Close, and a transaction's Rollback
+// waits for it.
 type liveRows struct {
 	what    string
 	columns []string
@@ -129,7 +135,7 @@ type liveRows struct {
 func newLiveRows(ctx context.Context, q store.Querier, what, query string) (*liveRows, error) {
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the projection's %s rows: %w", what, err)
 	}
 	cols := methodColumns
 	if what == "access grant" {
@@ -137,13 +143,22 @@ func newLiveRows(ctx context.Context, q store.Querier, what, query string) (*liv
 	}
 	l := &liveRows{what: what, columns: cols, rows: rows}
 	l.next()
-	return l, l.err
+	if l.err != nil {
+		l.close()
+		return nil, l.err
+	}
+	return l, nil
 }
+
+// close closes the result set; it may be called more than once.
+func (l *liveRows) close() { l.rows.Close() }
 
 func (l *liveRows) next() {
 	l.ok = l.rows.Next()
 	if !l.ok {
-		l.err = l.rows.Err()
+		if err := l.rows.Err(); err != nil {
+			l.err = fmt.Errorf("read the projection's %s rows: %w", l.what, err)
+		}
 		l.rows.Close()
 		return
 	}
@@ -153,7 +168,10 @@ func (l *liveRows) next() {
 	for i := range vals {
 		raw[i+1] = &vals[i]
 	}
-	if l.err = l.rows.Scan(raw...); l.err != nil {
+	if err := l.rows.Scan(raw...); err != nil {
+		l.ok = false
+		l.err = fmt.Errorf("read the projection's %s rows: %w", l.what, err)
+		l.rows.Close()
 		return
 	}
 	l.values = make([]string, len(vals))

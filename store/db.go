@@ -3,12 +3,17 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,14 +57,18 @@ type Options struct {
 	// (hot pages rewritten by many commits are copied once per checkpoint);
 	// a server wants the shorter pause of a smaller checkpoint.
 	CheckpointPages int
+	// MustExist refuses a path where there is no database yet, instead of
+	// creating one (for commands that only make sense on an existing log).
+	MustExist bool
 }
 
 // DB is the amtrack database: one writer connection (every write goes
 // through it, so seq order is commit order) and a pool of readers, which in
-// WAL mode see a consistent snapshot while the writer works.
+// WAL mode see a consistent snapshot while the writer works. A DB from
+// OpenReadOnly has no writer.
 type DB struct {
 	path  string
-	write *sql.DB
+	write *sql.DB // nil when opened read only
 	read  *sql.DB
 	mu    sync.Mutex // serialises write transactions in this process
 
@@ -72,9 +81,15 @@ type DB struct {
 	dataVersion int64
 }
 
-// Open opens (creating if needed) the database at path, sets WAL, a busy
-// timeout and foreign keys, and applies pending migrations in order.
+// Open opens (creating if needed, unless opts.MustExist) the database at
+// path, sets WAL, a busy timeout and foreign keys, and applies pending
+// migrations in order. It refuses, with an invalid_input error naming the
+// path, a file that is not SQLite or is another application's SQLite
+// database (it has tables, none of them amtrack's), before writing to it.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if err := checkFile(path, opts.MustExist); err != nil {
+		return nil, err
+	}
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
@@ -102,6 +117,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
 	db := &DB{path: path, write: write}
+	if _, err := checkTables(ctx, write, path); err != nil {
+		write.Close()
+		return nil, err
+	}
 	// The page size only takes effect on a new, empty file, before WAL mode
 	// (which is persistent, so readers open in WAL too).
 	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
@@ -143,8 +162,10 @@ func (db *DB) Close() error {
 			errs = append(errs, err.Error())
 		}
 	}
-	if err := db.write.Close(); err != nil {
-		errs = append(errs, err.Error())
+	if db.write != nil {
+		if err := db.write.Close(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("close database: %s", strings.Join(errs, "; "))
@@ -174,6 +195,9 @@ func (tx *Tx) ExternalChange() bool { return tx.external }
 // Update runs fn in one write transaction (BEGIN IMMEDIATE on the single
 // writer connection) and commits if fn returns nil.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.write == nil {
+		return domain.Errorf(domain.EInternal, "database %s is open read only", db.path)
+	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	sqlTx, err := db.write.BeginTx(ctx, nil)
@@ -202,6 +226,164 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// OpenReadOnly opens the existing amtrack database at path for reading
+// only: SQLite's read-only mode, no migrations, no pragma that writes, no
+// journal mode change, so the file is left as it is (SQLite may create the
+// -wal and -shm files of a WAL database that has none). Update on the
+// result fails. It refuses with an error naming the path and what to do:
+// not_found when there is no file, invalid_input for a file that is not an
+// amtrack database, or one whose migrations are older than this binary's.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	db, err := openReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if missing, err := db.pendingMigrations(ctx); err != nil {
+		db.Close()
+		return nil, err
+	} else if len(missing) > 0 {
+		db.Close()
+		return nil, domain.Errorf(domain.EInvalid, "the database at %s was written by an older amtrack (migration %s not applied): "+
+			"run amtrack rebuild --db %s (or serve or ingest) once to upgrade it", path, strings.Join(missing, ", "), path)
+	}
+	return db, nil
+}
+
+// openReadOnly is OpenReadOnly without the migration check.
+func openReadOnly(ctx context.Context, path string) (*DB, error) {
+	if err := checkFile(path, true); err != nil {
+		return nil, err
+	}
+	read, err := sql.Open(driverName, "file:"+url.PathEscape(path)+"?mode=ro&_busy_timeout=10000&_query_only=true&_stmt_cache_size=64&_cache_size=-8192")
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	amtrack, err := checkTables(ctx, read, path)
+	if err == nil && !amtrack {
+		err = domain.Errorf(domain.EInvalid, "%s is an empty SQLite database, not an amtrack one: check --db", path)
+	}
+	if err != nil {
+		read.Close()
+		return nil, err
+	}
+	return &DB{path: path, read: read}, nil
+}
+
+// sqliteHeader starts every SQLite database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// checkFile refuses what SQLite must not be handed: a missing file (when
+// mustExist), a directory, an empty file (when mustExist: SQLite would take
+// it for a new database) or a file that does not start with SQLite's header.
+func checkFile(path string, mustExist bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !mustExist {
+			return nil
+		}
+		return domain.Errorf(domain.ENotFound, "no database at %s: run amtrack ingest or amtrack serve to create one, or check --db", path)
+	}
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return domain.Errorf(domain.EInvalid, "%s is a directory, not a database file: check --db", path)
+	}
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && !mustExist:
+		return nil // SQLite makes a new database of an empty file
+	case n == 0:
+		return domain.Errorf(domain.EInvalid, "%s is an empty file, not an amtrack database: check --db", path)
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("open database %s: %w", path, err)
+	case !bytes.Equal(head[:n], sqliteHeader):
+		return domain.Errorf(domain.EInvalid, "%s is not an SQLite database, so not an amtrack one: check --db", path)
+	}
+	return nil
+}
+
+// checkTables reports whether the database holds amtrack's tables, and
+// refuses one that holds only other tables (another application's).
+func checkTables(ctx context.Context, q *sql.DB, path string) (bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return false, fmt.Errorf("open database %s: read its tables: %w", path, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return false, fmt.Errorf("open database %s: read its tables: %w", path, err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("open database %s: read its tables: %w", path, err)
+	}
+	if len(names) == 0 {
+		return false, nil
+	}
+	has := func(name string) bool { _, ok := slices.BinarySearch(names, name); return ok }
+	if !has("schema_migrations") || !has("events") {
+		if len(names) > 5 {
+			names = append(names[:5], "...")
+		}
+		return false, domain.Errorf(domain.EInvalid, "%s is an SQLite database of another application (tables %s), not an amtrack one: check --db",
+			path, strings.Join(names, ", "))
+	}
+	return true, nil
+}
+
+// migrationVersions lists the embedded migrations' versions in order.
+func migrationVersions() ([]string, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		names[i] = strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+	}
+	return names, nil
+}
+
+// pendingMigrations lists the embedded migrations the database lacks.
+func (db *DB) pendingMigrations(ctx context.Context) ([]string, error) {
+	versions, err := migrationVersions()
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations of %s: %w", db.path, err)
+	}
+	defer rows.Close()
+	applied := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read migrations of %s: %w", db.path, err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read migrations of %s: %w", db.path, err)
+	}
+	var missing []string
+	for _, v := range versions {
+		if !applied[v] {
+			missing = append(missing, v)
+		}
+	}
+	return missing, nil
+}
+
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction, in file-name order.
 func (db *DB) migrate(ctx context.Context) error {
@@ -209,14 +391,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	versions, err := migrationVersions()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrations.ReadFile(name)
+	for _, version := range versions {
+		body, err := migrations.ReadFile("migrations/" + version + ".sql")
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", version, err)
 		}

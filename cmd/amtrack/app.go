@@ -31,6 +31,22 @@ func openAppOptions(ctx context.Context, path string, opts store.Options) (*app,
 	return &app{db: db, proj: proj}, nil
 }
 
+// openReadApp opens the existing database at path for the read-only
+// commands: nothing is created, migrated or rebuilt, and the file is left
+// as it is.
+func openReadApp(ctx context.Context, path string) (*app, error) {
+	db, err := store.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := projection.OpenReadOnly(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{db: db, proj: proj}, nil
+}
+
 // Close closes the database.
 func (a *app) Close() error { return a.db.Close() }
 

@@ -77,6 +77,7 @@ func init() {
 		"history":  {"print a grant's history (its events in fold order) as JSON", runHistory},
 		"rebuild":  {"rebuild the read model from the log into new tables and swap them in; safe while serve runs", runRebuild},
 		"verify":   {"fold the log again in memory and compare with the read model", runVerify},
+		"backup":   {"write a consistent copy of the database to the new file DEST; safe while serve runs", runBackup},
 		"serve":    {"serve the read-only HTTP API (and the webhook receiver) on --addr until SIGINT or SIGTERM", runServe},
 		"demo":     {"serve the API on a fresh temporary database seeded with demo events, and print URLs to try", runDemo},
 	}

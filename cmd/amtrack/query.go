@@ -59,7 +59,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 			return usageError("--as-of must be an RFC 3339 time such as 2026-03-01T12:00:00Z, got %q", *asOf)
 		}
 	}
-	a, err := openApp(ctx, *dbPath)
+	a, err := openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, *dbPath)
+	a, err := openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}

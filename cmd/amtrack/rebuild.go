@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
 )
 
 func runRebuild(ctx context.Context, e *env, args []string) error {
@@ -23,7 +24,7 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 		// A rebuild streams; a soft heap limit keeps its peak memory small.
 		debug.SetMemoryLimit(48 << 20)
 	}
-	a, err := openApp(ctx, *dbPath)
+	a, err := openAppOptions(ctx, *dbPath, store.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, *dbPath)
+	a, err := openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}

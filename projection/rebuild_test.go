@@ -1,0 +1,166 @@
+package projection_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
+)
+
+// openHandle opens its own store.DB and projection on path, as another
+// process would.
+func openHandle(tb testing.TB, path string) *projection.Projection {
+	tb.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{Synchronous: "OFF", CacheMiB: 8})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { db.Close() })
+	p, err := projection.Open(context.Background(), db)
+	require.NoError(tb, err)
+	return p
+}
+
+// TestConcurrentRebuilds starts two rebuilds together on two handles of one
+// file, many times: each ends without error or with ErrRebuildRunning, at
+// least one of them rebuilds, and the projection verifies afterwards.
+func TestConcurrentRebuilds(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	a, b := openHandle(t, path), openHandle(t, path)
+	ingest(t, a, generate(t, 60, 3), rand.New(rand.NewPCG(1, 2)), 50)
+	for i := range 20 {
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j, p := range []*projection.Projection{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[j] = p.Rebuild(ctx, nil)
+			}()
+		}
+		wg.Wait()
+		rebuilt := 0
+		for j, err := range errs {
+			if err == nil {
+				rebuilt++
+				continue
+			}
+			assert.ErrorIs(t, err, projection.ErrRebuildRunning, "iteration %d, rebuild %d", i, j)
+			assert.Contains(t, err.Error(), "a rebuild is already running (generation ")
+		}
+		assert.Positive(t, rebuilt, "iteration %d: neither rebuild ran", i)
+		verify(t, a)
+		verify(t, b)
+	}
+}
+
+// TestConcurrentOpensRebuildOnce starts two opens of a database whose read
+// model is stale, as two processes started together after an upgrade: both
+// open without error (one waits for the other's rebuild).
+func TestConcurrentOpensRebuildOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	p := openHandle(t, path)
+	ingest(t, p, generate(t, 60, 4), rand.New(rand.NewPCG(1, 3)), 50)
+	for i := range 10 {
+		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
+			return err
+		}))
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF", CacheMiB: 8})
+				if err != nil {
+					errs[j] = err
+					return
+				}
+				defer db.Close()
+				_, errs[j] = projection.Open(ctx, db)
+			}()
+		}
+		wg.Wait()
+		for j, err := range errs {
+			assert.NoError(t, err, "iteration %d, open %d", i, j)
+		}
+		verify(t, p)
+	}
+}
+
+// TestCrashedRebuildDoesNotBlock leaves a claim and half-built tables
+// behind, as a rebuild whose process died would: while its heartbeat is
+// recent a rebuild is refused, once it is stale the next rebuild takes over
+// and removes the leftovers.
+func TestCrashedRebuildDoesNotBlock(t *testing.T) {
+	ctx := context.Background()
+	p := MustOpen(t)
+	ingest(t, p, generate(t, 20, 5), rand.New(rand.NewPCG(2, 2)), 20)
+	crash := func(heartbeat time.Time) {
+		t.Helper()
+		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
+			for _, q := range []string{
+				`CREATE TABLE IF NOT EXISTS access_methods_g41 (stream INTEGER PRIMARY KEY)`,
+				`CREATE TABLE IF NOT EXISTS access_grants_g41 (stream INTEGER PRIMARY KEY)`,
+				`INSERT OR REPLACE INTO projection_meta (key, value) VALUES ('rebuild_generation', 41), ('rebuild_owner', 12345),
+					('rebuild_started', ` + fmt.Sprint(heartbeat.Add(-time.Hour).UnixNano()) + `),
+					('rebuild_heartbeat', ` + fmt.Sprint(heartbeat.UnixNano()) + `)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	tableCount := func() int {
+		t.Helper()
+		var n int
+		require.NoError(t, p.DB().Reader().QueryRowContext(ctx,
+			`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name GLOB '*_g[0-9]*'`).Scan(&n))
+		return n
+	}
+
+	crash(time.Now())
+	_, err := p.Rebuild(ctx, nil)
+	require.ErrorIs(t, err, projection.ErrRebuildRunning)
+	assert.Contains(t, err.Error(), "a rebuild is already running (generation 41 since ")
+
+	crash(time.Now().Add(-projection.RebuildStaleAfter - time.Second))
+	_, err = p.Rebuild(ctx, nil)
+	require.NoError(t, err)
+	assert.Zero(t, tableCount(), "the crashed rebuild's tables are left behind")
+	verify(t, p)
+	// The next rebuild does not reuse the crashed one's generation.
+	_, err = p.Rebuild(ctx, nil)
+	require.NoError(t, err)
+	verify(t, p)
+}
+
+// TestCanceledRebuildReleasesItsClaim checks that a rebuild stopped by its
+// context drops its tables and claim, so the next one runs at once.
+func TestCanceledRebuildReleasesItsClaim(t *testing.T) {
+	p := MustOpen(t)
+	ingest(t, p, generate(t, 200, 6), rand.New(rand.NewPCG(2, 3)), 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	_, err := p.Rebuild(ctx, func(done, total int64) {
+		if calls++; calls == 1 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = p.Rebuild(context.Background(), nil)
+	require.NoError(t, err)
+	verify(t, p)
+}
