@@ -224,12 +224,11 @@ func (b *lockedBuffer) String() string {
 // panic.
 type fakeModel struct {
 	api.ReadModel
-	err     error               // returned by AccessMethod and Lag when not nil
-	lag     *projection.Lag     // returned by Lag when not nil
-	block   chan struct{}       // AccessMethod waits for it to close when not nil
-	entered chan struct{}       // AccessMethod signals here when it starts, when not nil
-	panics  bool                // AccessGrant panics
-	calls   func(method string) // told of each overridden call, when not nil
+	err     error           // returned by AccessMethod and Lag when not nil
+	lag     *projection.Lag // returned by Lag when not nil
+	block   chan struct{}   // AccessMethod waits for it to close when not nil
+	entered chan struct{}   // AccessMethod signals here when it starts, when not nil
+	panics  bool            // AccessGrant panics
 }
 
 func (f *fakeModel) AccessMethod(ctx context.Context, id domain.ID) (*domain.AccessMethod, error) {

@@ -4,7 +4,10 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,5 +65,51 @@ func TestOpenAPIDocument(t *testing.T) {
 	assert.NotNil(t, item.Post.RequestBody)
 	for _, status := range []int{200, 400, 401, 405, 408, 409, 413, 503} {
 		assert.NotNil(t, item.Post.Responses.Status(status), "/webhooks/seam documents its %d", status)
+	}
+}
+
+// TestOpenRoutesRefuseLargeBodies checks the open read routes' 4xx: a
+// request whose body is over 1 MiB is a 413 before routing, and the
+// document says so (the client fails on an undocumented status).
+func TestOpenRoutesRefuseLargeBodies(t *testing.T) {
+	p, _ := seeded(t)
+	c := newClient(t, api.NewServer(p, api.Options{Token: "s3cret-token"}).Handler())
+	for _, target := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		t.Run(target, func(t *testing.T) {
+			res := c.on(t).doWithLength(http.MethodGet, target, 2_000_000)
+			require.Equal(t, http.StatusRequestEntityTooLarge, res.status, "body: %s", res.body)
+			typ, msg := res.errorType(t)
+			assert.Equal(t, "payload_too_large", typ)
+			assert.Contains(t, msg, "1 MiB")
+		})
+	}
+}
+
+// TestOpenAPISecurity checks what the document says of auth against what
+// the server does: every /v1 operation takes the bearer token (optional:
+// without AMTRACK_API_TOKEN the server needs none), every other operation
+// is open.
+func TestOpenAPISecurity(t *testing.T) {
+	doc, err := spec()
+	require.NoError(t, err)
+	scheme := doc.Components.SecuritySchemes["bearerAuth"]
+	require.NotNil(t, scheme, "components.securitySchemes.bearerAuth")
+	assert.Equal(t, "http", scheme.Value.Type)
+	assert.Equal(t, "bearer", scheme.Value.Scheme)
+
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for method, op := range doc.Paths.Value(path).Operations() {
+			security := doc.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			if strings.HasPrefix(path, "/v1/") {
+				assert.Equal(t, openapi3.SecurityRequirements{{}, {"bearerAuth": []string{}}}, security,
+					"%s %s takes the bearer token, or none when the server has no token", method, path)
+				continue
+			}
+			assert.Empty(t, security, "%s %s is open", method, path)
+			assert.NotNil(t, op.Security, "%s %s says it is open (security: [])", method, path)
+		}
 	}
 }

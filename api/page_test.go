@@ -22,11 +22,10 @@ import (
 
 // pageOf is one page of a list as received.
 type pageOf struct {
-	items      []json.RawMessage // as indented in the body
-	size       int               // of the body
-	hasNext    bool
-	cursor     string
-	nextTarget string
+	items   []json.RawMessage // as indented in the body
+	size    int               // of the body
+	hasNext bool
+	cursor  string
 }
 
 // getPage gets target and splits the page of list.
