@@ -13,9 +13,6 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("want exactly one DEST argument (the new backup file), got %d", fs.NArg())
-	}
 	dest := fs.Arg(0)
 	stats, err := store.Backup(ctx, *dbPath, dest)
 	if err != nil {

@@ -77,7 +77,8 @@ func TestBinaryDemo(t *testing.T) {
 }
 
 // TestBinaryServe builds amtrack, serves an ingested database and stops it
-// with SIGINT.
+// with SIGINT: a graceful shutdown, then exit 130 as for any interrupted
+// command.
 func TestBinaryServe(t *testing.T) {
 	bin := buildBinary(t)
 	db, _ := ingestGenerated(t, 20, 8)
@@ -100,5 +101,6 @@ func TestBinaryServe(t *testing.T) {
 	status, body := fetch(t, base+"/v1/events?limit=2", "")
 	assert.Equal(t, 200, status, body)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	assert.Equal(t, 0, exitStatus(t, cmd.Wait()), "stderr: %s", stderr.String())
+	assert.Equal(t, 130, exitStatus(t, cmd.Wait()), "stderr: %s", stderr.String())
+	assert.NotContains(t, stderr.String(), "amtrack:", "a clean stop prints no error")
 }

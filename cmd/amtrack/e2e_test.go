@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,27 @@ func TestBinary(t *testing.T) {
 		assert.NotEqual(t, 0, code)
 		assert.Empty(t, stdout)
 		assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+	})
+
+	t.Run("SIGINT stops ingest -", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "interrupted.db")
+		cmd := exec.CommandContext(ctx, bin, "ingest", "--db", db, "-")
+		cmd.Env = env
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		var stdout, stderr syncBuffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Start())
+		go endlessEvents(stdin) // until the pipe breaks
+		done := make(chan struct{})
+		var waitErr error
+		go func() { waitErr = cmd.Wait(); close(done) }()
+		waitForEvents(t, db, done)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		<-done
+		assert.Equal(t, 130, exitStatus(t, waitErr), stderr.String())
+		assert.Equal(t, summary(countEvents(t, db), 0, 0), stdout.String(), "the summary of what was committed")
+		assert.Equal(t, "amtrack: interrupted\n", stderr.String())
 	})
 
 	t.Run("version", func(t *testing.T) {

@@ -14,8 +14,8 @@ func runGenerate(_ context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("generate takes no arguments, got %q", fs.Arg(0))
+	if *methods < 1 {
+		return usageError("--methods must be at least 1, got %d", *methods)
 	}
 	w := bufio.NewWriterSize(e.stdout, 1<<16)
 	err := domain.Generate(domain.GenerateOptions{Methods: *methods, Seed: *seed}, func(b []byte) error {

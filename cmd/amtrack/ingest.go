@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/store"
@@ -19,8 +21,9 @@ import (
 // commit rewrites most leaf pages of the log's random event_id index, so
 // bigger transactions write less per event (1M events: 20k per commit took
 // 20% longer than 50k); memory holds two batches at a time (one parsed while
-// the other is appended), about 400 MB at this size.
-const ingestBatch = 50000
+// the other is appended), about 400 MB at this size. A variable, so that
+// tests can make batches small.
+var ingestBatch = 50000
 
 // entry is one input event on its way to the log: parsed, or refused.
 type entry struct {
@@ -44,8 +47,8 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return usageError("ingest needs at least one FILE (or - for stdin)")
+	if err := checkInputs(fs.Args()); err != nil {
+		return err
 	}
 	// A checkpoint every 256 MiB of WAL instead of 64: about 5 % faster on
 	// 1M events (each checkpoint copies the hot index pages once).
@@ -54,54 +57,99 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
-
-	batches := make(chan []entry) // unbuffered: at most two batches in memory
-	readErr := make(chan error, 1)
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-	go func() {
-		defer close(batches)
-		readErr <- readInputs(readCtx, e, fs.Args(), *strict, batches)
-	}()
-
-	var c counts
-	var appendErr error
-	for batch := range batches {
-		if appendErr != nil {
-			continue // drain so the reader can finish
-		}
-		if *strict {
-			appendErr = a.appendStrict(ctx, batch, &c, e.stderr)
-		} else {
-			appendErr = a.appendBatch(ctx, batch, &c, e.stderr)
-		}
-		if appendErr != nil {
-			stopReading() // nothing more will be appended: stop parsing
-		}
-	}
-	err = <-readErr
-	if appendErr != nil {
-		return appendErr // the reader's error, if any, is only the cancellation
-	}
-	if err != nil {
-		return err
-	}
+	bar := newProgress(e.bars, "", -1)
+	c, err := a.ingest(ctx, e, fs.Args(), *strict, bar)
+	bar.finish()
+	// What was committed, also when something failed after it.
 	fmt.Fprintln(e.stdout, c)
-	if c.rejected > 0 {
+	switch {
+	case err != nil:
+		return err
+	case c.rejected > 0:
 		return &exitError{code: 1}
 	}
 	return nil
 }
 
-// readInputs reads and parses every input, sending batches of entries; with
-// strict, everything goes in one batch.
-func readInputs(ctx context.Context, e *env, names []string, strict bool, out chan<- []entry) error {
+// checkInputs refuses, before any database is opened, an input file that
+// cannot be read: a mistyped last name must not leave the others appended.
+func checkInputs(names []string) error {
+	for _, name := range names {
+		if name == "-" {
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("open input: %w", err)
+		}
+		st, err := f.Stat()
+		f.Close()
+		if err == nil && st.IsDir() {
+			return domain.Errorf(domain.EInvalid, "input %s is a directory: name the files in it", name)
+		}
+	}
+	return nil
+}
+
+// ingest appends the events of the inputs names, parsing the next batch
+// while one is appended. It returns what it committed, also with an error:
+// an append's or a read's, or ctx's when it was cancelled. Then it does not
+// wait for the reader, which may be blocked reading stdin: that stops at
+// its next event.
+func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, bar *progress) (counts, error) {
+	batches := make(chan []entry) // unbuffered: at most two batches in memory
+	readErr := make(chan error, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading() // nothing more will be appended: stop parsing
+	size := ingestBatch
+	if strict {
+		size = 0 // everything in one batch
+	}
+	go func() {
+		defer close(batches)
+		readErr <- readInputs(readCtx, e, names, size, bar, batches)
+	}()
+
+	var c counts
+	for {
+		select {
+		case batch, ok := <-batches:
+			if !ok {
+				return c, <-readErr
+			}
+			var err error
+			if strict {
+				err = a.appendStrict(ctx, batch, &c, bar, e.stderr)
+			} else {
+				err = a.appendBatch(ctx, batch, &c, bar, e.stderr)
+			}
+			if err != nil {
+				return c, err
+			}
+		case <-ctx.Done():
+			return c, ctx.Err()
+		}
+	}
+}
+
+// readInputs reads and parses every input, sending batches of size entries
+// (size 0: everything in one batch) and counting them on bar.
+func readInputs(ctx context.Context, e *env, names []string, size int, bar *progress, out chan<- []entry) error {
+	send := func(batch []entry) error {
+		select {
+		case out <- batch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var batch []entry
 	for _, name := range names {
 		r, label, closeFn, err := openInput(e, name)
 		if err != nil {
 			return err
 		}
+		bar.describe(label)
 		err = readItems(r, func(it item) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -113,8 +161,11 @@ func readInputs(ctx context.Context, e *env, names []string, strict bool, out ch
 				en.pending = store.Pending{Event: ev, Source: store.SourceFile}
 			}
 			batch = append(batch, en)
-			if !strict && len(batch) >= ingestBatch {
-				out <- batch
+			bar.add(1)
+			if size > 0 && len(batch) >= size {
+				if err := send(batch); err != nil {
+					return err
+				}
 				batch = nil
 			}
 			return nil
@@ -125,13 +176,12 @@ func readInputs(ctx context.Context, e *env, names []string, strict bool, out ch
 		}
 	}
 	if len(batch) > 0 {
-		out <- batch
+		return send(batch)
 	}
 	return nil
 }
 
-// openInput opens a named input ("-" is stdin), with a progress bar on a
-// terminal.
+// openInput opens a named input ("-" is stdin).
 func openInput(e *env, name string) (io.Reader, string, func(), error) {
 	if name == "-" {
 		return e.stdin, "stdin", func() {}, nil
@@ -140,44 +190,140 @@ func openInput(e *env, name string) (io.Reader, string, func(), error) {
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("open input: %w", err)
 	}
-	var r io.Reader = f
-	if bar := newProgress(e, name, f); bar != nil {
-		pr := progressbar.NewReader(f, bar)
-		r = &pr
-		return r, name, func() { bar.Finish(); f.Close() }, nil
-	}
-	return r, name, func() { f.Close() }, nil
+	return f, name, func() { f.Close() }, nil
 }
 
-// newProgress returns a byte progress bar for f when stderr is a terminal.
-func newProgress(e *env, name string, f *os.File) *progressbar.ProgressBar {
-	out, ok := e.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) {
+// barInterval is the least time between two draws of a progress bar.
+const barInterval = 100 * time.Millisecond
+
+// progress is a progress bar counting events on a terminal. Lines printed
+// with println (rejections) go above the bar, never over it: the bar is
+// cleared, the line printed and the bar drawn again. A nil *progress draws
+// nothing. Its methods are safe to call from several goroutines.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	label string
+	max   int64 // -1: unknown
+	n     int64
+	last  time.Time // of the last draw
+	ended bool
+}
+
+// newProgress returns a bar on w counting events up to max (-1: unknown;
+// the bar then shows the count and label), or nil when w is nil.
+func newProgress(w io.Writer, label string, max int64) *progress {
+	if w == nil {
 		return nil
 	}
-	size := int64(-1)
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		size = st.Size()
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(0),                 // progress throttles its draws itself
+		progressbar.OptionSetSpinnerChangeInterval(0), // and draws from no goroutine of the bar's
 	}
-	return progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(out),
-		progressbar.OptionSetDescription(name),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
+	if max >= 0 {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
+	} else {
+		opts = append(opts, progressbar.OptionSetElapsedTime(true))
+	}
+	return &progress{w: w, bar: progressbar.NewOptions64(max, opts...), label: label, max: max}
+}
+
+// add counts n more events.
+func (p *progress) add(n int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n += n
+	p.drawSoon()
+}
+
+// set sets the count of events.
+func (p *progress) set(n int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n = n
+	p.drawSoon()
+}
+
+// describe sets the label shown with the count (an unknown max only).
+func (p *progress) describe(label string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.label = label
+}
+
+// println prints line to w (the terminal the bar is on) above the bar.
+func (p *progress) println(w io.Writer, line string) {
+	if p == nil {
+		fmt.Fprintln(w, line)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	fmt.Fprintln(w, line)
+	if !p.ended && !p.last.IsZero() {
+		p.draw()
+	}
+}
+
+// finish clears the bar for good.
+func (p *progress) finish() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	p.ended = true
+}
+
+// drawSoon draws the bar unless it was drawn less than barInterval ago
+// (the end is always drawn).
+func (p *progress) drawSoon() {
+	if !p.ended && (time.Since(p.last) >= barInterval || p.n == p.max) {
+		p.draw()
+	}
+}
+
+// clear blanks the bar's line. (The bar's own Clear misses a bar first
+// drawn full.)
+func (p *progress) clear() {
+	if drawn := strings.TrimPrefix(p.bar.String(), "\r"); drawn != "" && !p.ended {
+		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", utf8.RuneCountInString(drawn))+"\r")
+	}
+}
+
+func (p *progress) draw() {
+	if p.max < 0 {
+		p.bar.Describe(fmt.Sprintf("%s: %d events", p.label, p.n))
+	}
+	p.bar.Set64(p.n)
+	p.last = time.Now()
 }
 
 // appendBatch appends a batch's parsed events in one transaction and prints
 // its rejections in input order.
-func (a *app) appendBatch(ctx context.Context, batch []entry, c *counts, stderr io.Writer) error {
+func (a *app) appendBatch(ctx context.Context, batch []entry, c *counts, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
 	outs, err := a.append(ctx, pend)
 	if err != nil {
 		return err
 	}
-	tally(batch, idx, outs, c, stderr)
+	tally(batch, idx, outs, c, bar, stderr)
 	return nil
 }
 
@@ -186,7 +332,7 @@ var errStrictRejected = errors.New("strict ingest: rejected events")
 
 // appendStrict appends everything in one transaction, or nothing if any
 // event is rejected (malformed or conflicting).
-func (a *app) appendStrict(ctx context.Context, batch []entry, c *counts, stderr io.Writer) error {
+func (a *app) appendStrict(ctx context.Context, batch []entry, c *counts, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
 	var outs []store.Outcome
 	rejected := len(batch) - len(pend)
@@ -209,19 +355,19 @@ func (a *app) appendStrict(ctx context.Context, batch []entry, c *counts, stderr
 	})
 	switch {
 	case errors.Is(err, errStrictRejected):
-		tally(batch, idx, outs, &counts{}, stderr)
+		tally(batch, idx, outs, &counts{}, bar, stderr)
 		c.rejected = rejected
 		for _, o := range outs {
 			if o.Err != nil {
 				c.rejected++
 			}
 		}
-		fmt.Fprintln(stderr, "--strict: nothing appended")
+		bar.println(stderr, "--strict: nothing appended")
 		return nil
 	case err != nil:
 		return err
 	}
-	tally(batch, idx, outs, c, stderr)
+	tally(batch, idx, outs, c, bar, stderr)
 	return nil
 }
 
@@ -238,8 +384,9 @@ func pendingOf(batch []entry) ([]store.Pending, []int) {
 	return pend, idx
 }
 
-// tally counts outcomes and prints every rejection of batch in input order.
-func tally(batch []entry, idx []int, outs []store.Outcome, c *counts, stderr io.Writer) {
+// tally counts outcomes and prints every rejection of batch in input order,
+// above the progress bar.
+func tally(batch []entry, idx []int, outs []store.Outcome, c *counts, bar *progress, stderr io.Writer) {
 	for j, o := range outs {
 		switch {
 		case o.Err != nil:
@@ -253,7 +400,7 @@ func tally(batch []entry, idx []int, outs []store.Outcome, c *counts, stderr io.
 	for _, en := range batch {
 		if en.err != nil {
 			c.rejected++
-			fmt.Fprintln(stderr, errorString(en.name, en.line, en.err))
+			bar.println(stderr, errorString(en.name, en.line, en.err))
 		}
 	}
 }

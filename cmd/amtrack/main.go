@@ -10,29 +10,103 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
 
+// signalCause is the cause of the context signalContext cancels: the
+// signal that arrived.
+type signalCause struct{ sig os.Signal }
+
+func (c *signalCause) Error() string { return "received " + c.sig.String() }
+
+// signalContext returns a context cancelled, with a *signalCause, when the
+// first of sigs arrives. From then on the signals have their default effect
+// again: a second Ctrl-C ends the process at once. stop releases the
+// signals.
+func signalContext(sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case sig := <-ch:
+			signal.Stop(ch)
+			cancel(&signalCause{sig: sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// interruptedError is the end of a command stopped by a signal: err is what
+// the command returned (nil after a clean stop).
+type interruptedError struct {
+	sig syscall.Signal
+	err error
+}
+
+func (e *interruptedError) Error() string {
+	if e.err == nil || errors.Is(e.err, context.Canceled) {
+		return "interrupted"
+	}
+	return e.err.Error()
+}
+
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// interruption returns the result of a command that ended with err: when
+// ctx was cancelled by a signal, an *interruptedError, except that a command
+// stopped cleanly by SIGTERM (serve's graceful shutdown: what a service
+// manager asks for) succeeds.
+func interruption(ctx context.Context, err error) error {
+	var sc *signalCause
+	if !errors.As(context.Cause(ctx), &sc) {
+		return err
+	}
+	sig, ok := sc.sig.(syscall.Signal)
+	if !ok || sig == syscall.SIGTERM && err == nil {
+		return err
+	}
+	return &interruptedError{sig: sig, err: err}
+}
+
 // exitCode prints err (if it has something to say) and returns the process
-// exit code: 0 on success, 2 for usage errors, 1 otherwise.
+// exit code: 0 on success, 1 on failure, 2 for usage errors and 128 plus the
+// signal's number for a command stopped by a signal (130 for SIGINT).
 func exitCode(err error, stderr io.Writer) int {
+	var ie *interruptedError
 	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ie):
+		switch {
+		case ie.err == nil:
+			// a clean stop: nothing to say
+		case errors.As(ie.err, &ee):
+			if ee.msg != "" {
+				fmt.Fprintln(stderr, "amtrack: "+ee.msg)
+			}
+		default:
+			fmt.Fprintln(stderr, "amtrack: "+ie.Error())
+		}
+		return 128 + int(ie.sig)
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ee):
@@ -87,11 +161,17 @@ func init() {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// bars is where progress bars are drawn: stderr when it is a terminal,
+	// nil (no bars) otherwise.
+	bars io.Writer
 }
 
 // Run runs the amtrack command line args (without the program name).
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		e.bars = stderr
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(stdout)
 		if len(args) == 0 {
@@ -103,7 +183,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if !ok {
 		return usageError("unknown command %q; run amtrack --help for the list", args[0])
 	}
-	return cmd.run(ctx, e, args[1:])
+	return interruption(ctx, cmd.run(ctx, e, args[1:]))
 }
 
 func printUsage(w io.Writer) {
@@ -120,31 +200,131 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nrun amtrack <command> --help for its flags")
 }
 
-// newFlags returns a FlagSet for a command that prints its usage to stderr
-// and reports errors instead of exiting.
-func newFlags(e *env, name, args string) *flag.FlagSet {
+// flagSet is a command's flags and the positional arguments it takes.
+type flagSet struct {
+	*flag.FlagSet
+	// args names the positional arguments as the usage line shows them.
+	args string
+}
+
+// newFlags returns the flags of command name, which takes the positional
+// arguments args: "" for none, "ID" for exactly one, "FILE..." for one or
+// more (parseFlags checks their count). Its
+// usage goes to stderr, and errors are reported instead of exiting.
+func newFlags(e *env, name, args string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: amtrack %s [flags] %s\n\n%s\n\nflags:\n", name, args, commands[name].summary)
 		fs.PrintDefaults()
 	}
-	return fs
+	return &flagSet{FlagSet: fs, args: args}
 }
 
-// parseFlags parses args, turning flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseFlags parses args with the flags anywhere: before, between or after
+// the positional arguments ("--" ends the flags; "-" alone is an argument).
+// Then fs.Args() are the positional arguments. A flag error, or a count of
+// positional arguments other than the command takes, is a usage error.
+func parseFlags(fs *flagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return &exitError{code: 2}
 		}
-		return &exitError{code: 2}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if endedFlags(fs.FlagSet, args[:len(args)-len(rest)]) {
+			pos = append(pos, rest...)
+			break
+		}
+		// Parse stopped at a positional argument: take it, parse on.
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	if err := checkArgs(fs, pos); err != nil {
+		return err
+	}
+	// Leave fs.Args() holding the positional arguments.
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// endedFlags reports whether the arguments Parse consumed end with the "--"
+// that ends the flags, rather than with a flag's value "--".
+func endedFlags(fs *flag.FlagSet, consumed []string) bool {
+	n := len(consumed)
+	if n == 0 || consumed[n-1] != "--" {
+		return false
+	}
+	if n == 1 {
+		return true
+	}
+	prev := consumed[n-2]
+	name := strings.TrimLeft(prev, "-")
+	if !strings.HasPrefix(prev, "-") || prev == "--" || strings.Contains(name, "=") {
+		return true
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return true
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag() // a boolean flag takes no value: "--" ended the flags
+}
+
+// checkArgs checks the count of positional arguments pos against fs.args.
+// Errors: usage, suggesting --db for an argument that looks like a
+// database file.
+func checkArgs(fs *flagSet, pos []string) error {
+	name, spec := fs.Name(), fs.args
+	many := strings.HasSuffix(spec, "...")
+	switch {
+	case spec == "" && len(pos) == 0, many && len(pos) > 0, spec != "" && !many && len(pos) == 1:
+		return nil
+	case many:
+		return usageError("%s needs at least one %s argument: amtrack %s [flags] %s",
+			name, strings.TrimSuffix(spec, "..."), name, spec)
+	case spec != "" && len(pos) == 0:
+		article := "a"
+		if strings.ContainsRune("AEIOU", rune(spec[0])) {
+			article = "an"
+		}
+		return usageError("%s needs %s %s argument: amtrack %s [flags] %s", name, article, spec, name, spec)
+	}
+	hint := ""
+	if fs.Lookup("db") != nil {
+		for _, p := range pos {
+			if looksLikeDatabase(p) {
+				hint = "; did you mean --db " + p + "?"
+				break
+			}
+		}
+	}
+	switch {
+	case spec == "" && hint != "":
+		return usageError("%s takes no arguments%s", name, hint)
+	case spec == "":
+		return usageError("%s takes no arguments, got %q", name, pos)
+	}
+	return usageError("%s takes one %s argument, got %d: %q%s", name, spec, len(pos), pos, hint)
+}
+
+// looksLikeDatabase reports whether a positional argument is probably a
+// database file meant for --db: a .db, .sqlite or .sqlite3 name.
+func looksLikeDatabase(arg string) bool {
+	switch strings.ToLower(filepath.Ext(arg)) {
+	case ".db", ".sqlite", ".sqlite3":
+		return true
+	}
+	return false
 }
 
 // dbFlag adds the --db flag: $AMTRACK_DB or amtrack.db.
-func dbFlag(fs *flag.FlagSet) *string {
+func dbFlag(fs *flagSet) *string {
 	def := os.Getenv("AMTRACK_DB")
 	if def == "" {
 		def = "amtrack.db"

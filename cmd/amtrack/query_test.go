@@ -335,13 +335,13 @@ func TestShowAndHistoryErrors(t *testing.T) {
 		msg  string // part of the one-line error
 	}{
 		{"unknown method", []string{"show", "--db", db, "00000000-0000-4000-8000-000000000000"}, 1, "not found"},
-		{"malformed method id", []string{"show", "--db", db, "not-an-id"}, 1, "not-an-id"},
+		{"malformed method id", []string{"show", "--db", db, "not-an-id"}, 2, "not-an-id"},
 		{"no method id", []string{"show", "--db", db}, 2, "ACCESS_METHOD_ID"},
 		{"two method ids", []string{"show", "--db", db, method, method}, 2, "ACCESS_METHOD_ID"},
 		{"bad as-of", []string{"show", "--db", db, "--as-of", "yesterday", method}, 2, "--as-of"},
 		{"as-of without zone", []string{"show", "--db", db, "--as-of", "2026-03-05T12:00:00", method}, 2, "--as-of"},
 		{"as-of before the first event", []string{"show", "--db", db, "--as-of", "2026-03-01T00:00:00Z", method}, 1, "no events at or before"},
-		{"malformed grant id", []string{"history", "--db", db, "booking-20688"}, 1, "booking-20688"},
+		{"malformed grant id", []string{"history", "--db", db, "booking-20688"}, 2, "booking-20688"},
 		{"no grant id", []string{"history", "--db", db}, 2, "GRANT_ID"},
 		{"unknown flag", []string{"history", "--db", db, "--bogus", method}, 2, "bogus"},
 	}

@@ -7,9 +7,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -30,7 +27,7 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	}
 	defer a.Close()
 	start := time.Now()
-	bar := rowBar(e, "rebuild")
+	bar := rowBar(ctx, e, "rebuild", a.db)
 	stats, err := a.proj.Rebuild(ctx, bar)
 	if err != nil {
 		return err
@@ -67,23 +64,26 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// rowBar returns a progress callback drawing a bar on a terminal, or nil.
-func rowBar(e *env, what string) projection.Progress {
-	out, ok := e.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) {
+// rowBar returns a progress callback drawing a bar of the events of db
+// folded, on a terminal, or nil.
+func rowBar(ctx context.Context, e *env, what string, db *store.DB) projection.Progress {
+	if e.bars == nil {
 		return nil
 	}
-	var bar *progressbar.ProgressBar
+	_, events, err := db.Head(ctx)
+	if err != nil || events == 0 {
+		return nil
+	}
+	bar := newProgress(e.bars, what, events)
 	return func(done, total int64) {
-		if bar == nil {
-			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(out),
-				progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("rows"), progressbar.OptionSetPredictTime(true),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		if total <= 0 {
+			return
 		}
-		bar.Set64(done)
+		// The fold reads each event once per access method and once per
+		// grant it is about: those rows, scaled onto the log's events.
+		bar.set(done * events / total)
 		if done == total {
-			bar.Finish()
+			bar.finish()
 		}
 	}
 }

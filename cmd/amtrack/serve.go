@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/amtrack/amtrack/api"
@@ -35,7 +36,7 @@ type serverFlags struct {
 	logLevel *string
 }
 
-func addServerFlags(fs *flag.FlagSet, defAddr, addrUsage string) serverFlags {
+func addServerFlags(fs *flagSet, defAddr, addrUsage string) serverFlags {
 	level := os.Getenv("AMTRACK_LOG_LEVEL")
 	if level == "" {
 		level = "info"
@@ -52,6 +53,9 @@ func addServerFlags(fs *flag.FlagSet, defAddr, addrUsage string) serverFlags {
 // options returns the server options of the flags and the environment
 // (AMTRACK_API_TOKEN), with a logger writing to stderr. Errors: usage.
 func (f serverFlags) options(e *env) (api.Options, error) {
+	if !validAddr(*f.addr) {
+		return api.Options{}, usageError("--addr must be host:port, such as 127.0.0.1:8080, got %q", *f.addr)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
 		return api.Options{}, usageError("--log-level must be debug, info, warn or error, got %q", *f.logLevel)
@@ -62,6 +66,17 @@ func (f serverFlags) options(e *env) (api.Options, error) {
 		Insecure:    *f.insecure,
 		Logger:      slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
+}
+
+// validAddr reports whether addr is host:port with a port number from 0
+// (any free port) to 65535. The host may be empty: all interfaces.
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // apiToken is $AMTRACK_API_TOKEN without surrounding blanks.
@@ -88,9 +103,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if *commitBatch < 1 {
 		return usageError("--commit-batch must be at least 1, got %d", *commitBatch)
-	}
-	if fs.NArg() > 0 {
-		return usageError("serve takes no arguments, got %q", fs.Args())
 	}
 	bgSync, err := newBackgroundSync(*syncInterval)
 	if err != nil {
@@ -134,9 +146,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	sf := addServerFlags(fs, defaultAddr, "the address to listen on, host:port (port 0 picks a free one)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("demo takes no arguments, got %q", fs.Args())
 	}
 	opts, err := sf.options(e)
 	if err != nil {

@@ -195,7 +195,7 @@ func TestServeUsage(t *testing.T) {
 	}{
 		{[]string{"serve", "--db", db, "--log-level", "loud", "--addr", "127.0.0.1:0"}, 2, "--log-level must be debug, info, warn or error"},
 		{[]string{"serve", "--db", db, "extra"}, 2, "serve takes no arguments"},
-		{[]string{"serve", "--db", db, "--addr", "nowhere"}, 1, `address "nowhere" must be host:port`},
+		{[]string{"serve", "--db", db, "--addr", "nowhere"}, 2, `--addr must be host:port, such as 127.0.0.1:8080, got "nowhere"`},
 		{[]string{"serve", "--nope"}, 2, "flag provided but not defined"},
 		{[]string{"demo", "extra"}, 2, "demo takes no arguments"},
 		{[]string{"serve", "--help"}, 0, "-reveal-codes"},

@@ -65,9 +65,6 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("sync takes no arguments, got %q", fs.Args())
-	}
 	key := strings.TrimSpace(*apiKey)
 	if key == "" {
 		key = seamAPIKey()
