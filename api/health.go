@@ -30,14 +30,15 @@ const probeTTL = time.Second
 // answer; concurrent callers wait for the probe in flight.
 type writeProbe struct {
 	prober WriteProber
+	log    *slog.Logger
 	ttl    time.Duration
 	lock   chan struct{} // a one-slot semaphore: a waiter can give up
 	at     time.Time     // when the last answer was read; guarded by lock
 	err    error         // the last answer; guarded by lock
 }
 
-func newWriteProbe(p WriteProber) *writeProbe {
-	return &writeProbe{prober: p, ttl: probeTTL, lock: make(chan struct{}, 1)}
+func newWriteProbe(p WriteProber, log *slog.Logger) *writeProbe {
+	return &writeProbe{prober: p, log: log, ttl: probeTTL, lock: make(chan struct{}, 1)}
 }
 
 // check returns the answer of a probe run less than ttl ago, or probes.
@@ -54,6 +55,11 @@ func (p *writeProbe) check(ctx context.Context) error {
 	err := p.prober.ProbeWrite(ctx)
 	if ctx.Err() != nil { // the caller went away: no answer to remember
 		return ctx.Err()
+	}
+	if err != nil && (p.err == nil || p.err.Error() != err.Error()) {
+		// Logged when the answer changes, not per request: /readyz is open
+		// without a token and the disk being logged to may be the full one.
+		p.log.LogAttrs(ctx, slog.LevelWarn, "not ready: the database refuses writes", slog.Any("err", err))
 	}
 	p.at, p.err = time.Now(), err
 	return err
@@ -90,7 +96,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			if r.Context().Err() != nil {
 				return err
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "not ready: the database refuses writes", slog.Any("err", err))
 			status = http.StatusServiceUnavailable
 			body.Status = "not_ready"
 			body.Reason = "the database refuses writes, so webhooks would not be acknowledged: " +

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,43 @@ func TestReadyzProbeCached(t *testing.T) {
 			assert.Equal(t, tt.wantCalls, prober.calls.Load(), "probes for %d requests", len(statuses))
 		})
 	}
+}
+
+// switchingProber answers the error it holds at the time of each probe.
+type switchingProber struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (p *switchingProber) set(err error) { p.mu.Lock(); p.err = err; p.mu.Unlock() }
+
+func (p *switchingProber) ProbeWrite(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// TestReadyzLogsFailureOnce checks that a failing write probe is logged
+// when the answer changes, not once per /readyz: the route is open without
+// a token, and the disk the log goes to may be the full one.
+func TestReadyzLogsFailureOnce(t *testing.T) {
+	p, _ := seeded(t)
+	var logs lockedBuffer
+	prober := &switchingProber{err: errors.New("database or disk is full")}
+	srv := api.NewServer(p, api.Options{WriteProbe: prober, Logger: newLogger(&logs)})
+	api.SetProbeTTL(srv, 0) // every request probes
+	c := newClient(t, srv.Handler())
+	probe := func(n, status int) {
+		t.Helper()
+		for range n {
+			require.Equal(t, status, c.get("/readyz").status)
+		}
+	}
+	probe(20, http.StatusServiceUnavailable)
+	assert.Equal(t, 1, strings.Count(logs.String(), "not ready: the database refuses writes"), logs.String())
+	prober.set(nil)
+	probe(3, http.StatusOK)
+	prober.set(errors.New("disk I/O error"))
+	probe(5, http.StatusServiceUnavailable)
+	assert.Equal(t, 2, strings.Count(logs.String(), "not ready: the database refuses writes"), logs.String())
 }

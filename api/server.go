@@ -122,7 +122,7 @@ func NewServer(model ReadModel, opts Options) *Server {
 	}
 	s.scrape = s.metrics.Handler(s.log)
 	if opts.WriteProbe != nil {
-		s.probe = newWriteProbe(opts.WriteProbe)
+		s.probe = newWriteProbe(opts.WriteProbe, s.log)
 	}
 	if opts.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(opts.Token))
@@ -340,35 +340,43 @@ func (s *Server) Listen(addr string) error {
 	// A host name is checked on what it resolved to.
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && s.needsLoopback() && !tcp.IP.IsLoopback() {
 		ln.Close()
-		return s.refuse(addr)
+		return refuse(addr)
 	}
 	s.ln = jsonErrorListener{Listener: ln, log: s.log}
 	s.host, _, _ = net.SplitHostPort(addr)
 	return nil
 }
 
-func (s *Server) needsLoopback() bool { return s.opts.Token == "" && !s.opts.Insecure }
+func (s *Server) needsLoopback() bool { return needsLoopback(s.opts) }
+
+func needsLoopback(opts Options) bool { return opts.Token == "" && !opts.Insecure }
 
 // checkAddr refuses, before binding, an address that is not loopback when
-// one is needed: no host (all interfaces), or an IP that is not loopback.
-func (s *Server) checkAddr(addr string) error {
+// one is needed.
+func (s *Server) checkAddr(addr string) error { return CheckAddr(addr, s.opts) }
+
+// CheckAddr checks, without binding, the address a server with opts would
+// listen on: host:port, and a loopback address unless opts has a Token or
+// Insecure (no host means all interfaces; a host name is checked again on
+// what it resolves to by Listen). Errors: invalid_input.
+func CheckAddr(addr string, opts Options) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return domain.Errorf(domain.EInvalid, "address %q must be host:port, such as 127.0.0.1:8080", addr)
 	}
-	if !s.needsLoopback() {
+	if !needsLoopback(opts) {
 		return nil
 	}
 	if host == "" {
-		return s.refuse(addr)
+		return refuse(addr)
 	}
 	if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil && !ip.IsLoopback() {
-		return s.refuse(addr)
+		return refuse(addr)
 	}
 	return nil
 }
 
-func (s *Server) refuse(addr string) error {
+func refuse(addr string) error {
 	return domain.Errorf(domain.EInvalid, "refusing to listen on %s without an API token: set AMTRACK_API_TOKEN, "+
 		"listen on a loopback address such as 127.0.0.1:8080, or pass --insecure", addr)
 }

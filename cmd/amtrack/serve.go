@@ -60,12 +60,17 @@ func (f serverFlags) options(e *env) (api.Options, error) {
 	if err := level.UnmarshalText([]byte(*f.logLevel)); err != nil {
 		return api.Options{}, usageError("--log-level must be debug, info, warn or error, got %q", *f.logLevel)
 	}
-	return api.Options{
+	opts := api.Options{
 		RevealCodes: *f.reveal,
 		Token:       apiToken(),
 		Insecure:    *f.insecure,
 		Logger:      slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
-	}, nil
+	}
+	// A refused address is a mistake in the flags: said before any database is opened.
+	if err := api.CheckAddr(*f.addr, opts); err != nil {
+		return api.Options{}, usageError("%s", domain.ErrorMessage(err))
+	}
+	return opts, nil
 }
 
 // validAddr reports whether addr is host:port with a port number from 0
@@ -112,6 +117,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	secret := strings.TrimSpace(os.Getenv("SEAM_WEBHOOK_SECRET"))
+	if secret != "" { // a bad secret is refused before any database is opened
+		if _, err := api.NewSignatureVerifier(secret); err != nil {
+			return err
+		}
+	}
 	a, err := openApp(ctx, *dbPath)
 	if err != nil {
 		return err
@@ -125,7 +136,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	writer := store.NewWriter(a.db, a.proj.Apply, *commitBatch)
 	writer.Observe = opts.Metrics.ObserveCommit
 	defer writer.Close()
-	secret := strings.TrimSpace(os.Getenv("SEAM_WEBHOOK_SECRET"))
 	if err := srv.EnableWebhooks(writer, api.WebhookOptions{Secret: secret, AllowUnsigned: *unsigned}); err != nil {
 		return err
 	}

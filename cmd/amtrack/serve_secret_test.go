@@ -21,5 +21,6 @@ func TestServeRefusesBadSecret(t *testing.T) {
 		assert.Equal(t, 1, got.code, "%q: %s", secret, got.stderr)
 		assert.Contains(t, got.stderr, want, "%q", secret)
 		assert.Empty(t, got.stdout, "%q", secret)
+		assert.NoFileExists(t, db, "refused before the database is opened")
 	}
 }

@@ -176,9 +176,10 @@ func TestServeAddresses(t *testing.T) {
 	clearServeEnv(t)
 	db := tempDB(t)
 	got := runCLI(t, "", "serve", "--db", db, "--addr", "0.0.0.0:0")
-	assert.Equal(t, 1, got.code)
+	assert.Equal(t, 2, got.code, "a refused address is a usage error")
 	assert.Contains(t, got.stderr, "refusing to listen on 0.0.0.0:0 without an API token")
 	assert.Empty(t, got.stdout)
+	assert.NoFileExists(t, db, "refused before the database is opened")
 
 	r := startRun(t, "serve", "--db", db, "--addr", "0.0.0.0:0", "--insecure")
 	assert.Contains(t, r.stdout.String(), "serving on http://0.0.0.0:")
