@@ -58,6 +58,7 @@ func TestRawErrorsAreJSON(t *testing.T) {
 		{"malformed header", "GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "invalid_input", "not valid HTTP/1.1"},
 		{"missing host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "invalid_input", "missing required Host header"},
 		{"malformed request line", "GARBAGE\r\n\r\n", 400, "invalid_input", "not valid HTTP/1.1"},
+		{"options asterisk", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_input", "not canonical"},
 		{"headers too large", "GET /healthz HTTP/1.1\r\nHost: x\r\n" + bigHeader + "\r\n", 431, "payload_too_large", "64 KiB"},
 		{"unsupported version", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "invalid_input", "HTTP/1.1"},
 		{"unsupported transfer encoding", "POST /webhooks/seam HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
