@@ -14,15 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/amtrack/amtrack/domain"
-	"github.com/amtrack/amtrack/store"
+	"github.com/amtrack/amtrack/ingest"
 )
 
 // Metrics are amtrack's Prometheus metrics (SPEC §7), in a registry of
 // their own (not the global one): HTTP requests and latency by route, log
 // head and projection seq (read on each scrape), events appended, duplicate
-// and rejected, webhook responses and append batch sizes. The CLI and the
-// webhook receiver count through its methods, which are safe for
-// concurrent use.
+// and rejected, webhook responses and append batch sizes. It is the
+// ingest.Counter of every ingestion path (webhooks, sync, demo); its
+// methods are safe for concurrent use.
 type Metrics struct {
 	reg        *prometheus.Registry
 	requests   *prometheus.CounterVec
@@ -132,6 +132,8 @@ func (m *Metrics) EventDuplicate(eventType string) {
 	m.duplicates.WithLabelValues(m.types.label(eventType)).Inc()
 }
 
+var _ ingest.Counter = (*Metrics)(nil)
+
 // EventRejected counts one refused event: its type ("" when it did not
 // parse far enough to have one) and the reason, an error type such as
 // invalid_input, conflict or payload_too_large.
@@ -149,35 +151,6 @@ func (m *Metrics) WebhookResponse(status int) {
 
 // AppendBatch records the size of one append transaction.
 func (m *Metrics) AppendBatch(size int) { m.batches.Observe(float64(size)) }
-
-// ObserveAppend counts the outcomes of one append of batch: the batch
-// size, and each event appended, duplicate or rejected (with its error's
-// type as the reason).
-func (m *Metrics) ObserveAppend(batch []store.Pending, outcomes []store.Outcome) {
-	m.AppendBatch(len(batch))
-	m.CountOutcomes(batch, outcomes)
-}
-
-// CountOutcomes counts appended, duplicate and rejected events of a batch
-// without observing its size (for appends group-committed with others,
-// whose commits the writer observes through ObserveCommit).
-func (m *Metrics) CountOutcomes(batch []store.Pending, outcomes []store.Outcome) {
-	appended := map[string]int{}
-	for i, o := range outcomes {
-		typ := batch[i].Event.Type
-		switch {
-		case o.Err != nil:
-			m.EventRejected(typ, domain.ErrorCode(o.Err))
-		case o.Duplicate:
-			m.EventDuplicate(typ)
-		default:
-			appended[typ]++
-		}
-	}
-	for typ, n := range appended {
-		m.EventsAppended(typ, n)
-	}
-}
 
 // ObserveCommit records one group commit of the writer: its size and how
 // long it took. It fits store.Writer's Observe hook.

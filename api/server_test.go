@@ -18,6 +18,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -199,7 +200,9 @@ func TestMetrics(t *testing.T) {
 	batch := []store.Pending{{Event: first, Source: store.SourceFile}, {Event: conflict, Source: store.SourceFile}}
 	out, err := p.Append(context.Background(), batch)
 	require.NoError(t, err)
-	m.ObserveAppend(batch, out)
+	m.AppendBatch(len(batch))
+	tally := ingest.Tally{Counter: m}
+	tally.Add(batch, out)
 	m.EventRejected("", domain.EInvalid)
 	m.EventsAppended("access_method.issued", 3)
 	m.WebhookResponse(200)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -20,14 +20,6 @@ const codeUnavailable = "unavailable"
 // codeRequestTimeout is the error type of a 408: the request body did not
 // arrive within the server's read timeout.
 const codeRequestTimeout = "request_timeout"
-
-// Appender appends events durably and answers after the commit;
-// *store.Writer (group commit) implements it.
-type Appender interface {
-	Append(ctx context.Context, batch []store.Pending) ([]store.Outcome, error)
-}
-
-var _ Appender = (*store.Writer)(nil)
 
 // WebhookOptions configure the webhook receiver.
 type WebhookOptions struct {
@@ -51,8 +43,9 @@ type webhookResponse struct {
 const webhookPath = "/webhooks/seam"
 
 // EnableWebhooks registers POST /webhooks/seam (SPEC §6), appending
-// through app. Errors: invalid_input for a malformed secret.
-func (s *Server) EnableWebhooks(app Appender, opts WebhookOptions) error {
+// through app, which answers after the commit (serve's is a group-commit
+// *store.Writer). Errors: invalid_input for a malformed secret.
+func (s *Server) EnableWebhooks(app ingest.Appender, opts WebhookOptions) error {
 	var verifier *SignatureVerifier
 	if opts.Secret != "" {
 		var err error
@@ -68,7 +61,7 @@ func (s *Server) EnableWebhooks(app Appender, opts WebhookOptions) error {
 
 type webhookReceiver struct {
 	s        *Server
-	app      Appender
+	app      ingest.Appender
 	verifier *SignatureVerifier // nil: no secret
 	unsigned bool
 }
@@ -97,21 +90,20 @@ func (wh *webhookReceiver) receive(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	ev, err := domain.ParseEvent(body)
+	tally := ingest.Tally{Counter: wh.s.metrics}
+	p, err := ingest.Parse(body, store.SourceWebhook, MessageID(r.Header), received)
 	if err != nil {
-		wh.s.metrics.EventRejected("unknown", domain.ErrorCode(err))
+		tally.Reject(err)
 		return err
 	}
-	batch := []store.Pending{{Event: ev, Source: store.SourceWebhook, MessageID: MessageID(r.Header), ReceivedAt: received}}
-	out, err := wh.app.Append(r.Context(), batch)
+	out, err := tally.Append(r.Context(), wh.app, []store.Pending{p})
 	if err != nil {
 		return err
 	}
-	wh.s.metrics.CountOutcomes(batch, out)
 	if out[0].Err != nil {
 		return out[0].Err
 	}
-	wh.s.writeJSON(w, r, http.StatusOK, webhookResponse{OK: true, EventID: ev.ID, Seq: out[0].Seq, Duplicate: out[0].Duplicate})
+	wh.s.writeJSON(w, r, http.StatusOK, webhookResponse{OK: true, EventID: p.Event.ID, Seq: out[0].Seq, Duplicate: out[0].Duplicate})
 	return nil
 }
 

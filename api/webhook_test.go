@@ -186,6 +186,7 @@ func TestWebhookResponses(t *testing.T) {
 		errType  string
 		contains string // in the error message
 		appended bool   // a 200 that adds the event (else a duplicate)
+		typed    bool   // a 400 about an event whose type could be read: counted under it
 		check    func(t *testing.T, res response)
 	}
 	at := func(d time.Duration, body []byte) http.Header {
@@ -283,15 +284,15 @@ func TestWebhookResponses(t *testing.T) {
 			contains: `field "event_type": is 204800 bytes long, over the limit of 128`},
 		{name: "event_type with odd characters", body: withField(t, evs[7].Raw, "event_type", `"access_method.issued\"} <x>"`), status: 400, errType: "invalid_input",
 			contains: `is not an event type`},
-		{name: "text not UTF-8", body: withField(t, evs[7].Raw, "metadata", "{\"note\":\"caf\xe9\"}"), status: 400, errType: "invalid_input",
+		{name: "text not UTF-8", body: withField(t, evs[7].Raw, "metadata", "{\"note\":\"caf\xe9\"}"), status: 400, typed: true, errType: "invalid_input",
 			contains: `field "metadata.note": is not valid UTF-8`},
 		{name: "event_id missing", body: withField(t, evs[7].Raw, "event_id", ""), status: 400, errType: "invalid_input", contains: `field "event_id": is required`},
 		{name: "event_id malformed", body: withField(t, evs[7].Raw, "event_id", `"evt_123"`), status: 400, errType: "invalid_input", contains: `field "event_id"`},
-		{name: "workspace_id null", body: withField(t, evs[7].Raw, "workspace_id", "null"), status: 400, errType: "invalid_input", contains: `field "workspace_id": is required, got null`},
-		{name: "occurred_at without zone", body: withField(t, evs[7].Raw, "occurred_at", `"2026-01-05T08:00:00"`), status: 400, errType: "invalid_input", contains: `field "occurred_at"`},
-		{name: "access_method_id missing", body: withField(t, withCode.Raw, "access_method_id", ""), status: 400, errType: "invalid_input", contains: `field "access_method_id": is required`},
-		{name: "code a number", body: withField(t, withCode.Raw, "code", "1234"), status: 400, errType: "invalid_input", contains: `access_method.issued: field "code": want string, got number`},
-		{name: "access_grant_ids not an array", body: withField(t, withCode.Raw, "access_grant_ids", `"x"`), status: 400, errType: "invalid_input", contains: `field "access_grant_ids"`},
+		{name: "workspace_id null", body: withField(t, evs[7].Raw, "workspace_id", "null"), status: 400, typed: true, errType: "invalid_input", contains: `field "workspace_id": is required, got null`},
+		{name: "occurred_at without zone", body: withField(t, evs[7].Raw, "occurred_at", `"2026-01-05T08:00:00"`), status: 400, typed: true, errType: "invalid_input", contains: `field "occurred_at"`},
+		{name: "access_method_id missing", body: withField(t, withCode.Raw, "access_method_id", ""), status: 400, typed: true, errType: "invalid_input", contains: `field "access_method_id": is required`},
+		{name: "code a number", body: withField(t, withCode.Raw, "code", "1234"), status: 400, typed: true, errType: "invalid_input", contains: `access_method.issued: field "code": want string, got number`},
+		{name: "access_grant_ids not an array", body: withField(t, withCode.Raw, "access_grant_ids", `"x"`), status: 400, typed: true, errType: "invalid_input", contains: `field "access_grant_ids"`},
 
 		// 401: signature headers.
 		{name: "no signature headers", body: evs[7].Raw, header: http.Header{}, status: 401, errType: "unauthorized", contains: "missing signature headers"},
@@ -336,8 +337,20 @@ func TestWebhookResponses(t *testing.T) {
 		{name: "body over 1 MiB", body: huge, status: 413, errType: "payload_too_large", contains: "1 MiB"},
 		{name: "body over 1 MiB, chunked", body: huge, chunked: true, status: 413, errType: "payload_too_large", contains: "1 MiB"},
 	}
-	want := map[int]int{200: 1} // webhook responses by status; first was a 200
+	want := map[int]int{200: 1}  // webhook responses by status; first was a 200
+	rejected := map[string]int{} // 400s by the event type they are counted under
 	for _, tt := range tests {
+		if tt.status == http.StatusBadRequest {
+			typ := "unknown"
+			if tt.typed {
+				var ev struct {
+					EventType string `json:"event_type"`
+				}
+				require.NoError(t, json.Unmarshal(tt.body, &ev), tt.name)
+				typ = ev.EventType
+			}
+			rejected[typ]++
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.count(t)
 			h := tt.header
@@ -392,11 +405,33 @@ func TestWebhookResponses(t *testing.T) {
 	assert.Equal(t, "1", metricLine(body, `amtrack_events_appended_total{event_type="acme.widget_spun"}`))
 	assert.Equal(t, "2", metricLine(body, `amtrack_events_duplicate_total{event_type="`+first.Type+`"}`))
 	assert.Equal(t, "3", metricLine(body, `amtrack_events_rejected_total{event_type="`+first.Type+`",reason="conflict"}`))
-	assert.Equal(t, strconv.Itoa(want[400]), metricLine(body, `amtrack_events_rejected_total{event_type="unknown",reason="invalid_input"}`))
+	for typ, n := range rejected {
+		assert.Equal(t, strconv.Itoa(n), metricLine(body, `amtrack_events_rejected_total{event_type="`+typ+`",reason="invalid_input"}`), "event type %s", typ)
+	}
 	commits := metricLine(body, `amtrack_append_commit_seconds_count`)
 	assert.Equal(t, strconv.Itoa(want[200]+want[409]), commits, "one commit per append")
 	assert.Equal(t, commits, metricLine(body, `amtrack_append_batch_size_count`))
 	assert.Equal(t, strconv.Itoa(int(e.count(t))), metricLine(body, `amtrack_log_head_seq`))
+}
+
+// TestWebhookRejectedEventType: a webhook refused for a bad field of an
+// event whose type could be read is counted under that type in /metrics,
+// one that has no readable type under "unknown".
+func TestWebhookRejectedEventType(t *testing.T) {
+	e := newWebhookEnv(t, api.WebhookOptions{Secret: webhookSecret})
+	_, withCode, _ := pickEvents(t, 0)
+	issued := withField(t, withCode.Raw, "event_type", strconv.Quote(domain.TypeIssued))
+	for _, body := range [][]byte{
+		withField(t, issued, "code", "1234"),
+		withField(t, issued, "access_method_id", ""),
+		[]byte(`{"event_id":`),
+	} {
+		res := e.post(t, bytes.NewReader(body), signed(t, body))
+		require.Equal(t, http.StatusBadRequest, res.status, "body: %s", res.body)
+	}
+	metrics := string(e.c.get("/metrics").body)
+	assert.Equal(t, "2", metricLine(metrics, `amtrack_events_rejected_total{event_type="access_method.issued",reason="invalid_input"}`))
+	assert.Equal(t, "1", metricLine(metrics, `amtrack_events_rejected_total{event_type="unknown",reason="invalid_input"}`))
 }
 
 // TestWebhookWithoutSecret: without a secret the receiver answers 503 and

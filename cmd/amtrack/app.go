@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -13,6 +14,14 @@ type app struct {
 	db   *store.DB
 	proj *projection.Projection
 }
+
+// Both append paths are ingest.Appenders: the projection (one transaction
+// per batch, folded) and the group-commit writer that serve's webhooks and
+// background sync share.
+var (
+	_ ingest.Appender = (*projection.Projection)(nil)
+	_ ingest.Appender = (*store.Writer)(nil)
+)
 
 func openApp(ctx context.Context, path string) (*app, error) {
 	return openAppOptions(ctx, path, store.Options{})

@@ -19,8 +19,6 @@ import (
 // back to ./amtrack.db is seen doing it. It returns the directory.
 func inTempDir(t *testing.T) string {
 	t.Helper()
-	clearServeEnv(t)
-	t.Setenv("SEAM_API_KEY", "")
 	dir := t.TempDir()
 	t.Chdir(dir)
 	return dir
@@ -162,14 +160,15 @@ func TestUsageExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var cfg Config
 			if tt.name == "serve addr from the environment" {
-				t.Setenv("AMTRACK_ADDR", "localhost")
+				cfg.Addr = "localhost"
 			}
 			// The timeout only keeps a regression (serving) from hanging the test.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			code := exitCode(Run(ctx, tt.args, strings.NewReader(""), &stdout, &stderr), &stderr)
+			code := exitCode(Run(ctx, cfg, tt.args, strings.NewReader(""), &stdout, &stderr), &stderr)
 			assert.Equal(t, 2, code, stderr.String())
 			assert.Empty(t, stdout.String())
 			assert.Contains(t, stderr.String(), tt.want)

@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -31,13 +32,6 @@ type entry struct {
 	line    int
 	pending store.Pending
 	err     error
-}
-
-// counts tallies what ingest did.
-type counts struct{ appended, duplicates, rejected int }
-
-func (c counts) String() string {
-	return fmt.Sprintf("appended %d, duplicates %d, rejected %d", c.appended, c.duplicates, c.rejected)
 }
 
 func runIngest(ctx context.Context, e *env, args []string) error {
@@ -65,7 +59,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	switch {
 	case err != nil:
 		return err
-	case c.rejected > 0:
+	case c.Rejected > 0:
 		return &exitError{code: 1}
 	}
 	return nil
@@ -96,7 +90,7 @@ func checkInputs(names []string) error {
 // an append's or a read's, or ctx's when it was cancelled. Then it does not
 // wait for the reader, which may be blocked reading stdin: that stops at
 // its next event.
-func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, bar *progress) (counts, error) {
+func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, bar *progress) (ingest.Tally, error) {
 	batches := make(chan []entry) // unbuffered: at most two batches in memory
 	readErr := make(chan error, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
@@ -110,7 +104,7 @@ func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, b
 		readErr <- readInputs(readCtx, e, names, size, bar, batches)
 	}()
 
-	var c counts
+	var c ingest.Tally
 	for {
 		select {
 		case batch, ok := <-batches:
@@ -156,9 +150,7 @@ func readInputs(ctx context.Context, e *env, names []string, size int, bar *prog
 			}
 			en := entry{name: label, line: it.line, err: it.err}
 			if en.err == nil {
-				ev, err := domain.ParseEvent(it.raw)
-				en.err = err
-				en.pending = store.Pending{Event: ev, Source: store.SourceFile}
+				en.pending, en.err = ingest.Parse(it.raw, store.SourceFile, "", time.Time{})
 			}
 			batch = append(batch, en)
 			bar.add(1)
@@ -317,13 +309,13 @@ func (p *progress) draw() {
 
 // appendBatch appends a batch's parsed events in one transaction and prints
 // its rejections in input order.
-func (a *app) appendBatch(ctx context.Context, batch []entry, c *counts, bar *progress, stderr io.Writer) error {
+func (a *app) appendBatch(ctx context.Context, batch []entry, c *ingest.Tally, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
 	outs, err := a.append(ctx, pend)
 	if err != nil {
 		return err
 	}
-	tally(batch, idx, outs, c, bar, stderr)
+	tally(batch, pend, idx, outs, c, bar, stderr)
 	return nil
 }
 
@@ -332,7 +324,7 @@ var errStrictRejected = errors.New("strict ingest: rejected events")
 
 // appendStrict appends everything in one transaction, or nothing if any
 // event is rejected (malformed or conflicting).
-func (a *app) appendStrict(ctx context.Context, batch []entry, c *counts, bar *progress, stderr io.Writer) error {
+func (a *app) appendStrict(ctx context.Context, batch []entry, c *ingest.Tally, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
 	var outs []store.Outcome
 	rejected := len(batch) - len(pend)
@@ -355,19 +347,16 @@ func (a *app) appendStrict(ctx context.Context, batch []entry, c *counts, bar *p
 	})
 	switch {
 	case errors.Is(err, errStrictRejected):
-		tally(batch, idx, outs, &counts{}, bar, stderr)
-		c.rejected = rejected
-		for _, o := range outs {
-			if o.Err != nil {
-				c.rejected++
-			}
-		}
+		// Rolled back: only the rejections count.
+		var rolledBack ingest.Tally
+		tally(batch, pend, idx, outs, &rolledBack, bar, stderr)
+		c.Rejected += rolledBack.Rejected
 		bar.println(stderr, "--strict: nothing appended")
 		return nil
 	case err != nil:
 		return err
 	}
-	tally(batch, idx, outs, c, bar, stderr)
+	tally(batch, pend, idx, outs, c, bar, stderr)
 	return nil
 }
 
@@ -384,22 +373,23 @@ func pendingOf(batch []entry) ([]store.Pending, []int) {
 	return pend, idx
 }
 
-// tally counts outcomes and prints every rejection of batch in input order,
-// above the progress bar.
-func tally(batch []entry, idx []int, outs []store.Outcome, c *counts, bar *progress, stderr io.Writer) {
+// tally counts in c the rejections of batch's unparsed entries and the
+// outcomes outs of appending its parsed ones pend (the entries idx), and
+// prints every rejection of batch in input order, above the progress bar.
+func tally(batch []entry, pend []store.Pending, idx []int, outs []store.Outcome, c *ingest.Tally, bar *progress, stderr io.Writer) {
+	for _, en := range batch {
+		if en.err != nil {
+			c.Reject(en.err)
+		}
+	}
+	c.Add(pend[:len(outs)], outs)
 	for j, o := range outs {
-		switch {
-		case o.Err != nil:
+		if o.Err != nil {
 			batch[idx[j]].err = o.Err
-		case o.Duplicate:
-			c.duplicates++
-		default:
-			c.appended++
 		}
 	}
 	for _, en := range batch {
 		if en.err != nil {
-			c.rejected++
 			bar.println(stderr, errorString(en.name, en.line, en.err))
 		}
 	}

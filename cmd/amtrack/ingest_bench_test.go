@@ -44,7 +44,7 @@ func BenchmarkIngest(b *testing.B) {
 
 	var stdout bytes.Buffer
 	b.ResetTimer()
-	err = Run(context.Background(), []string{"ingest", "--db", filepath.Join(dir, "a.db"), file}, nil, &stdout, io.Discard)
+	err = Run(context.Background(), Config{}, []string{"ingest", "--db", filepath.Join(dir, "a.db"), file}, nil, &stdout, io.Discard)
 	b.StopTimer()
 	require.NoError(b, err)
 	require.Contains(b, stdout.String(), "rejected 0")

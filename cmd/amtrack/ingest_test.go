@@ -23,12 +23,18 @@ type result struct {
 	code           int
 }
 
-// runCLI runs amtrack in-process with args and stdin, as main does, and
-// returns its output and exit code.
+// runCLI runs amtrack in-process with args and stdin, as main does, in an
+// empty environment, and returns its output and exit code.
 func runCLI(tb testing.TB, stdin string, args ...string) result {
 	tb.Helper()
+	return runCLIWith(tb, Config{}, stdin, args...)
+}
+
+// runCLIWith is runCLI with the configuration cfg.
+func runCLIWith(tb testing.TB, cfg Config, stdin string, args ...string) result {
+	tb.Helper()
 	var stdout, stderr bytes.Buffer
-	err := Run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	err := Run(context.Background(), cfg, args, strings.NewReader(stdin), &stdout, &stderr)
 	code := exitCode(err, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
@@ -555,7 +561,7 @@ func TestIngestStopsReadingWhenAppendFails(t *testing.T) {
 		}
 	}()
 	var stdout, stderr bytes.Buffer
-	err = Run(context.Background(), []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
+	err = Run(context.Background(), Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "injected failure")

@@ -24,7 +24,7 @@ var version = ""
 
 func main() {
 	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	err := Run(ctx, loadConfig(os.Getenv), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -157,8 +157,9 @@ func init() {
 	}
 }
 
-// env is what a command reads and writes.
+// env is what a command reads and writes, and its configuration.
 type env struct {
+	cfg            Config
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	// bars is where progress bars are drawn: stderr when it is a terminal,
@@ -166,9 +167,10 @@ type env struct {
 	bars io.Writer
 }
 
-// Run runs the amtrack command line args (without the program name).
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+// Run runs the amtrack command line args (without the program name) with
+// the configuration cfg (main's is read from the environment).
+func Run(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		e.bars = stderr
 	}
@@ -205,6 +207,8 @@ type flagSet struct {
 	*flag.FlagSet
 	// args names the positional arguments as the usage line shows them.
 	args string
+	// cfg gives the flags their defaults.
+	cfg Config
 }
 
 // newFlags returns the flags of command name, which takes the positional
@@ -218,7 +222,7 @@ func newFlags(e *env, name, args string) *flagSet {
 		fmt.Fprintf(e.stderr, "usage: amtrack %s [flags] %s\n\n%s\n\nflags:\n", name, args, commands[name].summary)
 		fs.PrintDefaults()
 	}
-	return &flagSet{FlagSet: fs, args: args}
+	return &flagSet{FlagSet: fs, args: args, cfg: e.cfg}
 }
 
 // parseFlags parses args with the flags anywhere: before, between or after
@@ -325,7 +329,7 @@ func looksLikeDatabase(arg string) bool {
 
 // dbFlag adds the --db flag: $AMTRACK_DB or amtrack.db.
 func dbFlag(fs *flagSet) *string {
-	def := os.Getenv("AMTRACK_DB")
+	def := fs.cfg.DB
 	if def == "" {
 		def = "amtrack.db"
 	}

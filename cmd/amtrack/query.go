@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/amtrack/amtrack/domain"
@@ -12,10 +11,8 @@ import (
 )
 
 // revealFlag adds --reveal-codes (env AMTRACK_REVEAL_CODES=1).
-func revealFlag(fs interface {
-	Bool(name string, value bool, usage string) *bool
-}) *bool {
-	return fs.Bool("reveal-codes", os.Getenv("AMTRACK_REVEAL_CODES") == "1",
+func revealFlag(fs *flagSet) *bool {
+	return fs.Bool("reveal-codes", fs.cfg.RevealCodes,
 		"print PIN codes instead of redacting them (env AMTRACK_REVEAL_CODES=1)")
 }
 

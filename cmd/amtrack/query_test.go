@@ -221,7 +221,7 @@ func reversedFile(tb testing.TB, name string, lines []string) string {
 }
 
 func TestGolden(t *testing.T) {
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
+	t.Parallel()
 	for _, sc := range goldenScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			lines := scenarioLines(t, sc.name)
@@ -304,25 +304,25 @@ func accessMethodOf(tb testing.TB, out string) map[string]any {
 }
 
 func TestShowRevealCodesEnv(t *testing.T) {
+	t.Parallel()
 	db := tempDB(t)
 	got := runCLI(t, "", "ingest", "--db", db, filepath.Join(scenarioDir, "pin_code.jsonl"))
 	require.Equal(t, 0, got.code, got.stderr)
 	const id, code = "c3e7a9b1-5d2f-4a8c-9e6b-1f4d7a2c8e05", "739164"
 
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
 	redacted := accessMethodOf(t, runCLI(t, "", "show", "--db", db, id).stdout)
 	assert.Nil(t, redacted["code"])
 	assert.Equal(t, true, redacted["code_redacted"])
 
-	t.Setenv("AMTRACK_REVEAL_CODES", "1")
-	revealed := accessMethodOf(t, runCLI(t, "", "show", "--db", db, id).stdout)
+	reveal := loadConfig(environ{"AMTRACK_REVEAL_CODES": "1"}.get)
+	revealed := accessMethodOf(t, runCLIWith(t, reveal, "", "show", "--db", db, id).stdout)
 	assert.Equal(t, code, revealed["code"])
 	assert.Equal(t, false, revealed["code_redacted"])
-	assert.Contains(t, runCLI(t, "", "history", "--db", db, "4f8a2c1e-7b3d-4e9a-b5c6-d2e1f0a39b74").stdout, code)
+	assert.Contains(t, runCLIWith(t, reveal, "", "history", "--db", db, "4f8a2c1e-7b3d-4e9a-b5c6-d2e1f0a39b74").stdout, code)
 }
 
 func TestShowAndHistoryErrors(t *testing.T) {
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
+	t.Parallel()
 	db := tempDB(t)
 	got := runCLI(t, "", "ingest", "--db", db, filepath.Join(scenarioDir, "update.jsonl"))
 	require.Equal(t, 0, got.code, got.stderr)
@@ -361,7 +361,7 @@ func TestShowAndHistoryErrors(t *testing.T) {
 // TestShowMatchesHistory cross-checks the golden outputs: the method's
 // last_event and version agree with its events in the grant history.
 func TestShowMatchesHistory(t *testing.T) {
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
+	t.Parallel()
 	db := tempDB(t)
 	got := runCLI(t, "", "ingest", "--db", db, filepath.Join(scenarioDir, "delayed.jsonl"))
 	require.Equal(t, 0, got.code, got.stderr)
@@ -396,7 +396,7 @@ func TestShowMatchesHistory(t *testing.T) {
 // TestIDsCaseInsensitive: ids on the command line are case-insensitive and
 // printed lowercase (SPEC §2.1, §3.7).
 func TestIDsCaseInsensitive(t *testing.T) {
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
+	t.Parallel()
 	db := tempDB(t)
 	got := runCLI(t, "", "ingest", "--db", db, filepath.Join(scenarioDir, "grant_deleted.jsonl"))
 	require.Equal(t, 0, got.code, got.stderr)

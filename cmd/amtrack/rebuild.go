@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -17,7 +16,7 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if !e.cfg.MemoryLimitSet {
 		// A rebuild streams; a soft heap limit keeps its peak memory small.
 		debug.SetMemoryLimit(48 << 20)
 	}

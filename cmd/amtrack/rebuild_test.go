@@ -117,7 +117,6 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("AMTRACK_REVEAL_CODES", "")
 			const methods = 300
 			db, events := ingestGenerated(t, methods, 23)
 			id := aliveCodeMethod(t, db)

@@ -14,7 +14,7 @@ import (
 // TestHistoryRedactsEscapedCode: history redacts a PIN code whose name is
 // spelled with escapes, nested or repeated, and --reveal-codes prints it.
 func TestHistoryRedactsEscapedCode(t *testing.T) {
-	t.Setenv("AMTRACK_REVEAL_CODES", "")
+	t.Parallel()
 	const grant, code = "4f8a2c1e-7b3d-4e9a-b5c6-d2e1f0a39b74", "739164"
 	in, err := os.ReadFile(filepath.Join(scenarioDir, "pin_code.jsonl"))
 	require.NoError(t, err)

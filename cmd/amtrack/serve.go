@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -37,7 +39,7 @@ type serverFlags struct {
 }
 
 func addServerFlags(fs *flagSet, defAddr, addrUsage string) serverFlags {
-	level := os.Getenv("AMTRACK_LOG_LEVEL")
+	level := fs.cfg.LogLevel
 	if level == "" {
 		level = "info"
 	}
@@ -50,7 +52,7 @@ func addServerFlags(fs *flagSet, defAddr, addrUsage string) serverFlags {
 	}
 }
 
-// options returns the server options of the flags and the environment
+// options returns the server options of the flags and the configuration
 // (AMTRACK_API_TOKEN), with a logger writing to stderr. Errors: usage.
 func (f serverFlags) options(e *env) (api.Options, error) {
 	if !validAddr(*f.addr) {
@@ -62,7 +64,7 @@ func (f serverFlags) options(e *env) (api.Options, error) {
 	}
 	opts := api.Options{
 		RevealCodes: *f.reveal,
-		Token:       apiToken(),
+		Token:       e.cfg.APIToken,
 		Insecure:    *f.insecure,
 		Logger:      slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}
@@ -84,15 +86,12 @@ func validAddr(addr string) bool {
 	return err == nil
 }
 
-// apiToken is $AMTRACK_API_TOKEN without surrounding blanks.
-func apiToken() string { return strings.TrimSpace(os.Getenv("AMTRACK_API_TOKEN")) }
-
 var _ api.ReadModel = (*projection.Projection)(nil)
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "")
 	dbPath := dbFlag(fs)
-	def := os.Getenv("AMTRACK_ADDR")
+	def := e.cfg.Addr
 	if def == "" {
 		def = defaultAddr
 	}
@@ -109,7 +108,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *commitBatch < 1 {
 		return usageError("--commit-batch must be at least 1, got %d", *commitBatch)
 	}
-	bgSync, err := newBackgroundSync(*syncInterval)
+	bgSync, err := newBackgroundSync(*syncInterval, e.cfg)
 	if err != nil {
 		return err
 	}
@@ -117,7 +116,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	secret := strings.TrimSpace(os.Getenv("SEAM_WEBHOOK_SECRET"))
+	secret := e.cfg.WebhookSecret
 	if secret != "" { // a bad secret is refused before any database is opened
 		if _, err := api.NewSignatureVerifier(secret); err != nil {
 			return err
@@ -161,7 +160,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "amtrack-demo-")
+	dir, err := os.MkdirTemp(e.cfg.TempDir, "amtrack-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -180,7 +179,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	err = seedDemo(ctx, a, opts.Metrics)
 	if err == nil {
-		err = printDemoHelp(ctx, e.stdout, a.proj, srv.URL())
+		err = printDemoHelp(ctx, e.stdout, a.proj, srv.URL(), opts.Token != "")
 	}
 	if err != nil {
 		srv.Close()
@@ -192,27 +191,28 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	return srv.Serve(ctx)
 }
 
-// seedDemo appends generate's demo stream in batches.
+// seedDemo appends generate's demo stream in batches, counting it in
+// metrics like any other ingestion.
 func seedDemo(ctx context.Context, a *app, metrics *api.Metrics) error {
 	var batch []store.Pending
+	tally := ingest.Tally{Counter: metrics}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := a.append(ctx, batch)
-		if err != nil {
+		if _, err := tally.Append(ctx, a.proj, batch); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
-		metrics.ObserveAppend(batch, out)
+		metrics.AppendBatch(len(batch))
 		batch = nil
 		return nil
 	}
 	err := domain.Generate(domain.GenerateOptions{Methods: demoMethods, Seed: demoSeed}, func(raw []byte) error {
-		ev, err := domain.ParseEvent(raw)
+		p, err := ingest.Parse(raw, store.SourceFile, "", time.Time{})
 		if err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
-		batch = append(batch, store.Pending{Event: ev, Source: store.SourceFile})
+		batch = append(batch, p)
 		if len(batch) == demoBatch {
 			return flush()
 		}
@@ -225,8 +225,9 @@ func seedDemo(ctx context.Context, a *app, metrics *api.Metrics) error {
 }
 
 // printDemoHelp prints where the demo serves and a few ready-to-paste
-// commands with ids from the demo data.
-func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, base string) error {
+// commands with ids from the demo data (with the token's header when
+// token).
+func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, base string, token bool) error {
 	issued := true
 	list, err := p.ListAccessMethods(ctx, projection.MethodFilter{IsIssued: &issued, Limit: 50})
 	if err != nil {
@@ -243,7 +244,7 @@ func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, b
 		return errors.New("demo: the demo data has no issued access method with a grant")
 	}
 	curl := "curl -s"
-	if apiToken() != "" {
+	if token {
 		curl += ` -H "Authorization: Bearer $AMTRACK_API_TOKEN"`
 	}
 	// One write, so whoever sees the first line sees them all.

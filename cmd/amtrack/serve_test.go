@@ -46,14 +46,20 @@ type running struct {
 
 var servingLine = regexp.MustCompile(`serving (?:demo data )?on (http://[0-9.:\[\]a-z]+)`)
 
-// startRun runs amtrack args in-process and waits until it prints where it
-// serves.
+// startRun runs amtrack args in-process in an empty environment and waits
+// until it prints where it serves.
 func startRun(t *testing.T, args ...string) *running {
+	t.Helper()
+	return startRunWith(t, Config{}, args...)
+}
+
+// startRunWith is startRun with the configuration cfg.
+func startRunWith(t *testing.T, cfg Config, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, args, strings.NewReader(""), r.stdout, r.stderr) }()
+	go func() { done <- Run(ctx, cfg, args, strings.NewReader(""), r.stdout, r.stderr) }()
 	var once sync.Once
 	var err error
 	r.stop = func() error {
@@ -92,16 +98,10 @@ func fetch(t *testing.T, url, token string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func clearServeEnv(t *testing.T) {
-	for _, k := range []string{"AMTRACK_API_TOKEN", "AMTRACK_REVEAL_CODES", "AMTRACK_ADDR", "AMTRACK_LOG_LEVEL", "AMTRACK_DB"} {
-		t.Setenv(k, "")
-	}
-}
-
 // TestServe serves an ingested database and checks that the API prints
 // the same JSON bodies as show and history, then stops it as SIGTERM does.
 func TestServe(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	db, n := ingestGenerated(t, 40, 4)
 	r := startRun(t, "serve", "--db", db, "--addr", "127.0.0.1:0")
 	assert.Regexp(t, `^serving on http://127\.0\.0\.1:\d+\n$`, r.stdout.String())
@@ -149,13 +149,14 @@ func TestServe(t *testing.T) {
 // TestServeEnvironment checks AMTRACK_API_TOKEN, AMTRACK_REVEAL_CODES,
 // AMTRACK_ADDR and AMTRACK_LOG_LEVEL.
 func TestServeEnvironment(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	db, _ := ingestGenerated(t, 20, 6)
-	t.Setenv("AMTRACK_API_TOKEN", " tok3n ")
-	t.Setenv("AMTRACK_REVEAL_CODES", "1")
-	t.Setenv("AMTRACK_ADDR", "127.0.0.1:0")
-	t.Setenv("AMTRACK_LOG_LEVEL", "debug")
-	r := startRun(t, "serve", "--db", db)
+	r := startRunWith(t, loadConfig(environ{
+		"AMTRACK_API_TOKEN":    " tok3n ",
+		"AMTRACK_REVEAL_CODES": "1",
+		"AMTRACK_ADDR":         "127.0.0.1:0",
+		"AMTRACK_LOG_LEVEL":    "debug",
+	}.get), "serve", "--db", db)
 
 	status, body := fetch(t, r.base+"/v1/access_methods?mode=code&is_issued=true&limit=1", "")
 	assert.Equal(t, 401, status, body)
@@ -173,7 +174,7 @@ func TestServeEnvironment(t *testing.T) {
 // TestServeAddresses checks the refusal of a public address without a
 // token, and --insecure.
 func TestServeAddresses(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	db := tempDB(t)
 	got := runCLI(t, "", "serve", "--db", db, "--addr", "0.0.0.0:0")
 	assert.Equal(t, 2, got.code, "a refused address is a usage error")
@@ -187,7 +188,7 @@ func TestServeAddresses(t *testing.T) {
 }
 
 func TestServeUsage(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	db := tempDB(t)
 	tests := []struct {
 		args []string
@@ -226,10 +227,9 @@ func demoCommands(t *testing.T, out string) []string {
 // TestDemo runs demo in-process: every printed command works, the data
 // is there, and the temporary database is removed on exit.
 func TestDemo(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	r := startRun(t, "demo", "--addr", "127.0.0.1:0")
+	r := startRunWith(t, loadConfig(environ{"TMPDIR": tmp}.get), "demo", "--addr", "127.0.0.1:0")
 	out := r.stdout.String()
 	assert.Regexp(t, `^serving demo data on http://127\.0\.0\.1:\d+, try:\n`, out)
 	urls := demoCommands(t, out)

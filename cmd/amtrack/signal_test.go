@@ -68,7 +68,7 @@ func TestInterrupted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.args[0]+" "+tt.sig.String(), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := Run(interrupted(tt.sig), tt.args, strings.NewReader(""), &stdout, &stderr)
+			err := Run(interrupted(tt.sig), Config{}, tt.args, strings.NewReader(""), &stdout, &stderr)
 			assert.Equal(t, tt.code, exitCode(err, &stderr), stderr.String())
 		})
 	}
@@ -96,7 +96,7 @@ func TestServeSignals(t *testing.T) {
 			defer cancel(nil)
 			stdout, stderr := &syncBuffer{}, &syncBuffer{}
 			errc := make(chan error, 1)
-			go func() { errc <- Run(ctx, tt.args, strings.NewReader(""), stdout, stderr) }()
+			go func() { errc <- Run(ctx, Config{}, tt.args, strings.NewReader(""), stdout, stderr) }()
 			require.Eventually(t, func() bool { return servingLine.MatchString(stdout.String()) }, time.Minute, 10*time.Millisecond,
 				"stderr: %s", stderr)
 			cancel(&signalCause{sig: tt.sig})
@@ -175,7 +175,10 @@ func TestIngestInterrupted(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	errc := make(chan error, 1)
 	done := make(chan struct{})
-	go func() { errc <- Run(ctx, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr); close(done) }()
+	go func() {
+		errc <- Run(ctx, Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
+		close(done)
+	}()
 	waitForEvents(t, db, done)
 	cancel(&signalCause{sig: syscall.SIGINT})
 	err := <-errc

@@ -16,6 +16,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/seam"
 	"github.com/amtrack/amtrack/store"
 )
@@ -36,22 +37,19 @@ var (
 )
 
 // seamEndpoint is $SEAM_ENDPOINT, or Seam's public API.
-func seamEndpoint() string {
-	if v := strings.TrimSpace(os.Getenv("SEAM_ENDPOINT")); v != "" {
-		return v
+func (c Config) seamEndpoint() string {
+	if c.SeamEndpoint != "" {
+		return c.SeamEndpoint
 	}
 	return seam.DefaultEndpoint
 }
-
-// seamAPIKey is $SEAM_API_KEY without surrounding blanks.
-func seamAPIKey() string { return strings.TrimSpace(os.Getenv("SEAM_API_KEY")) }
 
 func runSync(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sync", "")
 	dbPath := dbFlag(fs)
 	since := fs.String("since", "", "sync events created from this RFC 3339 time (default: the stored checkpoint minus --overlap)")
 	until := fs.String("until", "", "sync events created before this RFC 3339 time (default: now minus --settle)")
-	endpoint := fs.String("endpoint", seamEndpoint(), "Seam's API base URL (env SEAM_ENDPOINT)")
+	endpoint := fs.String("endpoint", e.cfg.seamEndpoint(), "Seam's API base URL (env SEAM_ENDPOINT)")
 	apiKey := fs.String("api-key", "", "Seam API key (default $SEAM_API_KEY)")
 	window := fs.Duration("window", seam.DefaultWindow,
 		"span of the first and shortest time window of the walk: a window holding under half a page (--limit) doubles the next, "+
@@ -67,7 +65,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	}
 	key := strings.TrimSpace(*apiKey)
 	if key == "" {
-		key = seamAPIKey()
+		key = e.cfg.SeamAPIKey
 	}
 	switch {
 	case key == "":
@@ -112,7 +110,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 	if *retries == 0 {
 		client.MaxRetries = -1
 	}
-	sink := &syncSink{append: a.append, reject: func(raw json.RawMessage, err error) {
+	sink := &syncSink{app: a.proj, reject: func(raw json.RawMessage, err error) {
 		fmt.Fprintln(e.stderr, rejectionString(raw, err))
 	}}
 	s := &seam.Syncer{Client: client, Sink: sink, Checkpoints: a.db, Window: *window, Overlap: *overlap, Limit: *limit}
@@ -200,55 +198,41 @@ func rawFields(raw json.RawMessage) (id, typ string) {
 
 // syncSink lands synced events in the log with source sync: each is parsed
 // (a malformed one is rejected and reported), then the page is appended
-// through append, which folds it in the same transaction.
+// through app (which folds it in the same transaction), and everything is
+// counted by ingest.Tally.
 type syncSink struct {
-	append  func(ctx context.Context, batch []store.Pending) ([]store.Outcome, error)
-	reject  func(raw json.RawMessage, err error)             // reports every rejection
-	invalid func(raw json.RawMessage, err error)             // also told of a malformed one; nil: none
-	observe func(batch []store.Pending, out []store.Outcome) // told of each append's outcomes; nil: none
+	app     ingest.Appender
+	reject  func(raw json.RawMessage, err error) // reports every rejection
+	counter ingest.Counter                       // also told of every event; nil: none
 }
 
 // Append implements seam.Sink.
 func (s *syncSink) Append(ctx context.Context, events []json.RawMessage) (seam.Counts, error) {
-	var c seam.Counts
+	t := ingest.Tally{Counter: s.counter}
 	batch := make([]store.Pending, 0, len(events))
 	raws := make([]json.RawMessage, 0, len(events))
 	now := time.Now()
 	for _, raw := range events {
-		ev, err := domain.ParseEvent(raw)
+		p, err := ingest.Parse(raw, store.SourceSync, "", now)
 		if err != nil {
-			c.Rejected++
+			t.Reject(err)
 			s.reject(raw, err)
-			if s.invalid != nil {
-				s.invalid(raw, err)
-			}
 			continue
 		}
-		batch = append(batch, store.Pending{Event: ev, Source: store.SourceSync, ReceivedAt: now})
+		batch = append(batch, p)
 		raws = append(raws, raw)
 	}
-	if len(batch) == 0 {
-		return c, nil
-	}
-	out, err := s.append(ctx, batch)
-	if err != nil {
-		return c, err
-	}
-	if s.observe != nil {
-		s.observe(batch, out)
-	}
-	for i, o := range out {
-		switch {
-		case o.Err != nil:
-			c.Rejected++
-			s.reject(raws[i], o.Err)
-		case o.Duplicate:
-			c.Duplicates++
-		default:
-			c.Appended++
+	var err error
+	if len(batch) > 0 {
+		var out []store.Outcome
+		out, err = t.Append(ctx, s.app, batch)
+		for i, o := range out {
+			if o.Err != nil {
+				s.reject(raws[i], o.Err)
+			}
 		}
 	}
-	return c, nil
+	return seam.Counts{Appended: t.Appended, Duplicates: t.Duplicates, Rejected: t.Rejected}, err
 }
 
 // syncProgress is a progress bar over windows on a terminal (nil otherwise).
@@ -301,17 +285,17 @@ type backgroundSync struct {
 }
 
 // newBackgroundSync checks serve's --sync-interval: nil when it is 0 (off),
-// a usage error when it is negative or SEAM_API_KEY is not set.
-func newBackgroundSync(interval time.Duration) (*backgroundSync, error) {
+// a usage error when it is negative or SEAM_API_KEY is not set in cfg.
+func newBackgroundSync(interval time.Duration, cfg Config) (*backgroundSync, error) {
 	switch {
 	case interval == 0:
 		return nil, nil
 	case interval < 0:
 		return nil, usageError("--sync-interval must be positive, got %s", interval)
-	case seamAPIKey() == "":
+	case cfg.SeamAPIKey == "":
 		return nil, usageError("--sync-interval needs SEAM_API_KEY: export it, or leave --sync-interval unset")
 	}
-	return &backgroundSync{interval: interval, client: &seam.Client{Endpoint: seamEndpoint(), APIKey: seamAPIKey()}}, nil
+	return &backgroundSync{interval: interval, client: &seam.Client{Endpoint: cfg.seamEndpoint(), APIKey: cfg.SeamAPIKey}}, nil
 }
 
 // start runs a sync now and then every interval in a goroutine, appending
@@ -329,15 +313,11 @@ func (b *backgroundSync) start(ctx context.Context, a *app, w *store.Writer, opt
 	b.client.OnRetry = func(err error, wait time.Duration) {
 		log.Warn("sync: retrying", "err", err, "wait", wait)
 	}
-	sink := &syncSink{append: w.Append, reject: func(raw json.RawMessage, err error) {
+	sink := &syncSink{app: w, reject: func(raw json.RawMessage, err error) {
 		log.Warn("sync: event rejected", "reason", rejectionString(raw, err))
 	}}
 	if m := opts.Metrics; m != nil {
-		sink.observe = m.CountOutcomes
-		sink.invalid = func(raw json.RawMessage, err error) {
-			_, typ := rawFields(raw)
-			m.EventRejected(typ, domain.ErrorCode(err))
-		}
+		sink.counter = m
 	}
 	s := &seam.Syncer{Client: b.client, Sink: sink, Checkpoints: a.db, Overlap: seam.DefaultOverlap}
 	ctx, cancel := context.WithCancel(ctx)

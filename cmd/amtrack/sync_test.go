@@ -225,7 +225,7 @@ func syncArgs(f *fakeSeam, db string, extra ...string) []string {
 // event lands exactly once with source sync, byte for byte, and the
 // projection equals the one built from the same events sent as webhooks.
 func TestSync(t *testing.T) {
-	t.Setenv("SEAM_API_KEY", "")
+	t.Parallel()
 	all, synced := generated(t, 80, 6)
 	since := "2026-01-05T07:59:00Z"
 	until := time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC)
@@ -340,7 +340,7 @@ func TestSyncRejected(t *testing.T) {
 }
 
 func TestSyncUsage(t *testing.T) {
-	t.Setenv("SEAM_API_KEY", "")
+	t.Parallel()
 	db := tempDB(t)
 	tests := []struct {
 		args []string
@@ -447,20 +447,19 @@ func TestSyncLongSpan(t *testing.T) {
 // background sync fills the log (source sync) next to the webhook receiver,
 // and serve stops cleanly.
 func TestServeSync(t *testing.T) {
-	clearServeEnv(t)
+	t.Parallel()
 	events := recentEvents(30)
 	fake := newFakeSeam(t, events)
 	fake.faults[1] = http.StatusInternalServerError
-	t.Setenv("SEAM_ENDPOINT", fake.URL)
-	t.Setenv("SEAM_API_KEY", "")
+	cfg := loadConfig(environ{"SEAM_ENDPOINT": fake.URL}.get)
 	db := tempDB(t)
 
-	got := runCLI(t, "", "serve", "--db", db, "--addr", "127.0.0.1:0", "--sync-interval", "1h")
+	got := runCLIWith(t, cfg, "", "serve", "--db", db, "--addr", "127.0.0.1:0", "--sync-interval", "1h")
 	assert.Equal(t, 2, got.code)
 	assert.Contains(t, got.stderr, "--sync-interval needs SEAM_API_KEY")
 
-	t.Setenv("SEAM_API_KEY", fakeSeamKey)
-	r := startRun(t, "serve", "--db", db, "--addr", "127.0.0.1:0", "--sync-interval", "1h")
+	cfg.SeamAPIKey = fakeSeamKey
+	r := startRunWith(t, cfg, "serve", "--db", db, "--addr", "127.0.0.1:0", "--sync-interval", "1h")
 	deadline := time.Now().Add(30 * time.Second)
 	var body string
 	for time.Now().Before(deadline) {
@@ -483,7 +482,7 @@ func TestServeSync(t *testing.T) {
 	require.NoError(t, r.stop())
 
 	// The checkpoint was stored: a sync from the command line resumes.
-	got = runCLI(t, "", "sync", "--db", db)
+	got = runCLIWith(t, cfg, "", "sync", "--db", db)
 	assert.Equal(t, 0, got.code, got.stderr)
 	assert.Regexp(t, `^synced \d+ events \(appended 0, duplicates \d+\) up to `, got.stdout)
 }
@@ -597,9 +596,7 @@ func TestSyncFakeSeamConnect(t *testing.T) {
 	}})
 
 	db := tempDB(t)
-	t.Setenv("SEAM_API_KEY", fake.APIKey)
-	t.Setenv("SEAM_ENDPOINT", "")
-	got := runCLI(t, "", "sync", "--db", db, "--endpoint", fake.URL, "--since", at(4*time.Hour), "--window", "1h")
+	got := runCLIWith(t, Config{SeamAPIKey: fake.APIKey}, "", "sync", "--db", db, "--endpoint", fake.URL, "--since", at(4*time.Hour), "--window", "1h")
 	require.Equal(t, 0, got.code, got.stderr)
 	// Windows overlap by 10 minutes: an event in an overlap is fetched twice.
 	assert.Regexp(t, `^synced \d+ events \(appended 4, duplicates \d+\) up to `, got.stdout)
@@ -619,7 +616,7 @@ func TestSyncFakeSeamConnect(t *testing.T) {
 	done := make(chan result, 1)
 	var stdout, stderr syncBuffer
 	go func() {
-		err := Run(context.Background(), []string{"sync", "--db", db, "--endpoint", fake.URL}, strings.NewReader(""), &stdout, &stderr)
+		err := Run(context.Background(), Config{SeamAPIKey: fake.APIKey}, []string{"sync", "--db", db, "--endpoint", fake.URL}, strings.NewReader(""), &stdout, &stderr)
 		done <- result{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(err, &stderr)}
 	}()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "retrying"); {

@@ -1,0 +1,51 @@
+package main
+
+import "strings"
+
+// Config is amtrack's configuration from the environment, read once by
+// main (loadConfig) and passed to Run; the flags take their defaults from
+// it. The zero Config is an empty environment: every default applies.
+type Config struct {
+	// DB is $AMTRACK_DB, the --db default ("": amtrack.db).
+	DB string
+	// Addr is $AMTRACK_ADDR, serve's --addr default ("": 127.0.0.1:8080).
+	Addr string
+	// APIToken is $AMTRACK_API_TOKEN without surrounding blanks: the bearer
+	// token serve and demo require ("": none).
+	APIToken string
+	// RevealCodes is $AMTRACK_REVEAL_CODES=1, the --reveal-codes default.
+	RevealCodes bool
+	// LogLevel is $AMTRACK_LOG_LEVEL, the --log-level default ("": info).
+	LogLevel string
+	// WebhookSecret is $SEAM_WEBHOOK_SECRET without surrounding blanks.
+	WebhookSecret string
+	// SeamAPIKey is $SEAM_API_KEY without surrounding blanks.
+	SeamAPIKey string
+	// SeamEndpoint is $SEAM_ENDPOINT without surrounding blanks, the
+	// --endpoint default ("": Seam's public API).
+	SeamEndpoint string
+	// MemoryLimitSet is whether $GOMEMLIMIT is set: then rebuild leaves the
+	// runtime's soft memory limit as the user set it.
+	MemoryLimitSet bool
+	// TempDir is where demo makes its temporary database ("": $TMPDIR or
+	// the system's default).
+	TempDir string
+}
+
+// loadConfig reads the configuration from the environment through getenv
+// (os.Getenv in main): the one place amtrack reads it.
+func loadConfig(getenv func(string) string) Config {
+	get := getenv
+	return Config{
+		DB:             get("AMTRACK_DB"),
+		Addr:           get("AMTRACK_ADDR"),
+		APIToken:       strings.TrimSpace(get("AMTRACK_API_TOKEN")),
+		RevealCodes:    get("AMTRACK_REVEAL_CODES") == "1",
+		LogLevel:       get("AMTRACK_LOG_LEVEL"),
+		WebhookSecret:  strings.TrimSpace(get("SEAM_WEBHOOK_SECRET")),
+		SeamAPIKey:     strings.TrimSpace(get("SEAM_API_KEY")),
+		SeamEndpoint:   strings.TrimSpace(get("SEAM_ENDPOINT")),
+		MemoryLimitSet: get("GOMEMLIMIT") != "",
+		TempDir:        get("TMPDIR"),
+	}
+}

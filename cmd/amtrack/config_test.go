@@ -1,0 +1,46 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// environ is an environment for loadConfig.
+type environ map[string]string
+
+func (e environ) get(k string) string { return e[k] }
+
+// TestLoadConfig: the environment is read in one place, into Config.
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  environ
+		want Config
+	}{
+		{name: "empty", env: environ{}, want: Config{}},
+		{name: "every variable", env: environ{
+			"AMTRACK_DB":           "a.db",
+			"AMTRACK_ADDR":         ":9090",
+			"AMTRACK_API_TOKEN":    " tok3n\n",
+			"AMTRACK_REVEAL_CODES": "1",
+			"AMTRACK_LOG_LEVEL":    "debug",
+			"SEAM_WEBHOOK_SECRET":  " whsec_x ",
+			"SEAM_API_KEY":         " seam_key ",
+			"SEAM_ENDPOINT":        " http://127.0.0.1:1 ",
+			"GOMEMLIMIT":           "1GiB",
+			"TMPDIR":               "/tmp/amtrack-test",
+		}, want: Config{
+			DB: "a.db", Addr: ":9090", APIToken: "tok3n", RevealCodes: true, LogLevel: "debug",
+			WebhookSecret: "whsec_x", SeamAPIKey: "seam_key", SeamEndpoint: "http://127.0.0.1:1",
+			MemoryLimitSet: true, TempDir: "/tmp/amtrack-test",
+		}},
+		{name: "reveal codes only with 1", env: environ{"AMTRACK_REVEAL_CODES": "true"}, want: Config{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, loadConfig(tt.env.get))
+		})
+	}
+}
