@@ -39,50 +39,21 @@ func (p *Projection) AccessGrant(ctx context.Context, id domain.ID) (*domain.Acc
 		if err := rows.Scan(&mid, &m.Status, &m.IsIssued); err != nil {
 			return nil, fmt.Errorf("read access grant %s methods: %w", id, err)
 		}
-		m.AccessMethodID, _ = domain.IDFromBytes(mid)
+		var ok bool
+		if m.AccessMethodID, ok = domain.IDFromBytes(mid); !ok {
+			return nil, damagedID("access grant "+id.String(), "access_method_id of a method", len(mid))
+		}
 		g.AccessMethods = append(g.AccessMethods, m)
 	}
 	return g, rows.Err()
 }
 
-// HistoryFilter narrows a grant's history.
-type HistoryFilter struct {
-	Since, Until *int64      // occurred_at bounds: since inclusive, until exclusive
-	EventType    string      // only this type when not empty
-	After        *domain.Key // the page cursor: events strictly after this key
-	Limit        int         // 0: all
-	MaxBytes     int         // when positive, stop after the event that brings the payload bytes to it (see EventFilter)
-}
+// HistoryFilter narrows a grant's history or a method's events: see
+// store.HistoryFilter.
+type HistoryFilter = store.HistoryFilter
 
 // GrantHistory returns a grant's events in fold order (SPEC §3.5).
 // Errors: not_found when the grant has no events at all.
 func (p *Projection) GrantHistory(ctx context.Context, id domain.ID, f HistoryFilter) ([]store.Record, error) {
-	stream, err := store.LookupStream(ctx, p.db.Reader(), store.KindGrant, id)
-	if err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + store.RecordColumns("e.") + ` FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.grant_stream = ?`
-	args := []any{stream}
-	if f.Since != nil {
-		q += ` AND g.occurred_at >= ?`
-		args = append(args, *f.Since)
-	}
-	if f.Until != nil {
-		q += ` AND g.occurred_at < ?`
-		args = append(args, *f.Until)
-	}
-	if f.After != nil {
-		q += ` AND (g.occurred_at, g.created_at, g.event_id) > (?, ?, ?)`
-		args = append(args, f.After.OccurredAt, f.After.CreatedAt, f.After.EventID[:])
-	}
-	if f.EventType != "" {
-		q += ` AND e.event_type = ?`
-		args = append(args, f.EventType)
-	}
-	q += ` ORDER BY g.occurred_at, g.created_at, g.event_id`
-	if f.Limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, f.Limit)
-	}
-	return p.queryRecords(ctx, f.MaxBytes, q, args...)
+	return p.db.Log().GrantEvents(ctx, id, f)
 }

@@ -30,11 +30,12 @@ func (p *Projection) AccessMethod(ctx context.Context, id domain.ID) (*domain.Ac
 // events with occurred_at <= asOf (Unix nanoseconds). Errors: not_found
 // (no such method, or none of its events had occurred by then).
 func (p *Projection) AccessMethodAsOf(ctx context.Context, id domain.ID, asOf int64) (*domain.AccessMethod, error) {
-	stream, err := store.LookupStream(ctx, p.db.Reader(), store.KindMethod, id)
+	log := p.db.Log()
+	stream, err := log.Stream(ctx, store.KindMethod, id)
 	if err != nil {
 		return nil, err
 	}
-	events, err := methodEvents(ctx, p.db.Reader(), stream, &asOf)
+	events, err := log.FoldEvents(ctx, stream, &asOf)
 	if err != nil {
 		return nil, err
 	}

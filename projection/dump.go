@@ -3,21 +3,28 @@ package projection
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/amtrack/amtrack/store"
 )
 
-// Dump writes the whole read model as text, one line per row, ordered by
-// ids and free of anything that depends on arrival (stream numbers, seq): two
-// projections of the same set of events dump byte-identically.
+// Dump writes the read model as text, one line per row, as of one snapshot:
+// each access method's state, each grant and key link, and each grant's
+// summary. Lines are ordered by ids and free of anything that depends on
+// arrival (stream numbers, seq): two projections of the same set of events
+// dump byte-identically. Fold bookkeeping is left out: a method row's key
+// columns (last_occurred_at, last_created_at, last_event_id) and the keys
+// stored beside a grant's summary.
 func (p *Projection) Dump(ctx context.Context, w io.Writer) error {
-	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("dump: %w", err)
-	}
-	defer snap.Rollback()
+	return p.db.View(ctx, func(snap *store.Snapshot) error {
+		return dump(ctx, snap, w)
+	})
+}
+
+// dump is Dump in the snapshot snap.
+func dump(ctx context.Context, snap *store.Snapshot, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	queries := []struct{ prefix, query string }{
 		{"method", `SELECT state FROM access_methods ORDER BY access_method_id`},
@@ -39,7 +46,10 @@ func (p *Projection) Dump(ctx context.Context, w io.Writer) error {
 				return fmt.Errorf("dump %s: %w", q.prefix, err)
 			}
 			if q.prefix == "grant" {
-				// The stored form plus its derived access_methods.
+				// The summary alone: without the fold keys stored beside it
+				// (starts_key, ends_key, deleted_key), and with
+				// access_methods empty, as stored (queries derive it from
+				// the links, which are the grant-link lines).
 				g, err := decodeGrant(b)
 				if err != nil {
 					rows.Close()

@@ -3,7 +3,6 @@ package projection
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/amtrack/amtrack/domain"
@@ -111,63 +110,18 @@ func (p *Projection) ListAccessMethods(ctx context.Context, f MethodFilter) ([]*
 // GrantHistory narrows a grant's. Errors: not_found when the method has no
 // events at all.
 func (p *Projection) MethodEvents(ctx context.Context, id domain.ID, f HistoryFilter) ([]store.Record, error) {
-	stream, err := store.LookupStream(ctx, p.db.Reader(), store.KindMethod, id)
-	if err != nil {
-		return nil, err
-	}
-	q := `SELECT ` + store.RecordColumns("") + ` FROM events WHERE method_stream = ?`
-	args := []any{stream}
-	if f.Since != nil {
-		q += ` AND occurred_at >= ?`
-		args = append(args, *f.Since)
-	}
-	if f.Until != nil {
-		q += ` AND occurred_at < ?`
-		args = append(args, *f.Until)
-	}
-	if f.After != nil {
-		q += ` AND (occurred_at, created_at, event_id) > (?, ?, ?)`
-		args = append(args, f.After.OccurredAt, f.After.CreatedAt, f.After.EventID[:])
-	}
-	if f.EventType != "" {
-		q += ` AND event_type = ?`
-		args = append(args, f.EventType)
-	}
-	q += ` ORDER BY occurred_at, created_at, event_id`
-	if f.Limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, f.Limit)
-	}
-	return p.queryRecords(ctx, f.MaxBytes, q, args...)
+	return p.db.Log().MethodEvents(ctx, id, f)
 }
 
 // MaxScan is how many seqs of the log one Events call with an event type
-// examines at most. The type filter has no index (one cost 8-10 % of ingest,
-// measured), so a rare type would otherwise walk the whole log in one
-// request: 32 such requests made an ordinary GET take 5 s instead of 2 ms.
-const MaxScan = 10_000
+// examines at most: store.MaxScan.
+const MaxScan = store.MaxScan
 
-// EventFilter selects and pages the log for Events.
-type EventFilter struct {
-	After     int64  // events with a greater seq
-	EventType string // only events of this type, when not empty
-	Limit     int    // at most this many records; 0: all
-	// MaxBytes, when positive, stops the query after the record that brings
-	// the payload bytes read to MaxBytes or more: a caller that got that
-	// many bytes must assume more records follow.
-	MaxBytes int
-	// MaxScan bounds the seqs examined with an EventType (0: MaxScan).
-	MaxScan int
-}
+// EventFilter selects and pages the log for Events: see store.EventFilter.
+type EventFilter = store.EventFilter
 
-// EventPage is what Events read.
-type EventPage struct {
-	Records []store.Record
-	// ScannedTo, when not zero, is the last seq examined: the scan bound
-	// stopped the query before it found Limit records (or MaxBytes), and
-	// the log goes on after ScannedTo, so the next page starts after it.
-	ScannedTo int64
-}
+// EventPage is what Events read: see store.EventPage.
+type EventPage = store.EventPage
 
 // Events returns logged events with seq > f.After in seq order, only those
 // of f.EventType when it is not empty. With a type, it examines the seqs
@@ -175,84 +129,16 @@ type EventPage struct {
 // f.Limit records, even none, with ScannedTo telling where to continue.
 // Errors: internal only.
 func (p *Projection) Events(ctx context.Context, f EventFilter) (EventPage, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
-	if f.EventType == "" {
-		recs, err := p.queryRecords(ctx, f.MaxBytes, `SELECT `+store.RecordColumns("")+
-			` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, f.After, limit)
-		return EventPage{Records: recs}, err
-	}
-	scan := int64(f.MaxScan)
-	if scan <= 0 {
-		scan = MaxScan
-	}
-	end := f.After + scan
-	if end < f.After { // overflow: the window reaches the end of any log
-		end = math.MaxInt64
-	}
-	// The head is read first: the single writer commits seqs in order, so
-	// every seq up to it is committed, and a window that ends before it is
-	// complete whatever is appended meanwhile.
-	var head int64
-	if err := p.db.Reader().QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&head); err != nil {
-		return EventPage{}, fmt.Errorf("read events: %w", err)
-	}
-	// A range of the primary key: at most scan rows are examined.
-	recs, err := p.queryRecords(ctx, f.MaxBytes, `SELECT `+store.RecordColumns("")+
-		` FROM events WHERE seq > ? AND seq <= ? AND event_type = ? ORDER BY seq LIMIT ?`, f.After, end, f.EventType, limit)
-	if err != nil {
-		return EventPage{}, err
-	}
-	page := EventPage{Records: recs}
-	if end < head && (limit < 0 || len(recs) < limit) && (f.MaxBytes <= 0 || PayloadBytes(recs) < f.MaxBytes) {
-		page.ScannedTo = end
-	}
-	return page, nil
-}
-
-// queryRecords runs a query selecting store.RecordColumns on the readers and
-// scans its rows, stopping after the row that brings the payload bytes read
-// to maxBytes or more (when maxBytes is positive), so that a page of large
-// events holds a bounded amount of memory.
-func (p *Projection) queryRecords(ctx context.Context, maxBytes int, query string, args ...any) ([]store.Record, error) {
-	rows, err := p.db.Reader().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	out := []store.Record{}
-	n := 0
-	for rows.Next() {
-		rec, err := store.ScanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		out = append(out, rec)
-		if n += len(rec.Event.Raw); maxBytes > 0 && n >= maxBytes {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return out, nil
+	return p.db.Log().Events(ctx, f)
 }
 
 // PayloadBytes is the sum of the records' payload sizes: what MaxBytes (of
 // EventFilter and HistoryFilter) bounds.
-func PayloadBytes(recs []store.Record) int {
-	n := 0
-	for _, rec := range recs {
-		n += len(rec.Event.Raw)
-	}
-	return n
-}
+func PayloadBytes(recs []store.Record) int { return store.PayloadBytes(recs) }
 
 // Event returns one logged event by its event_id. Errors: not_found.
 func (p *Projection) Event(ctx context.Context, id domain.ID) (store.Record, error) {
-	return p.db.Event(ctx, id)
+	return p.db.Log().Event(ctx, id)
 }
 
 // Lag is how far the read model is behind the log.
@@ -264,14 +150,19 @@ type Lag struct {
 // CaughtUp reports whether every logged event is folded.
 func (l Lag) CaughtUp() bool { return l.ProjectionSeq >= l.LogSeq }
 
-// Lag reads the log head and the projection checkpoint in one snapshot (a
-// single statement), so the two are consistent with each other. Errors:
+// Lag reads the log head and the projection checkpoint in one snapshot, so
+// the two are consistent with each other. Errors:
 // internal (the database is unreachable).
 func (p *Projection) Lag(ctx context.Context) (Lag, error) {
 	var l Lag
-	err := p.db.Reader().QueryRowContext(ctx, `SELECT
-		(SELECT coalesce(max(seq), 0) FROM events),
-		coalesce((SELECT value FROM projection_meta WHERE key = 'checkpoint'), 0)`).Scan(&l.LogSeq, &l.ProjectionSeq)
+	err := p.db.View(ctx, func(s *store.Snapshot) error {
+		var err error
+		if l.LogSeq, err = s.Log().LastSeq(ctx); err != nil {
+			return err
+		}
+		l.ProjectionSeq, err = p.meta(ctx, s, "checkpoint")
+		return err
+	})
 	if err != nil {
 		return Lag{}, fmt.Errorf("read projection lag: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,12 +110,14 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	// Fold the log up to its current head into the new tables: methods and
 	// grants in parallel (they are independent), each writing its rows in
 	// short write transactions of its own. The first error stops all three.
-	if err := p.db.Reader().QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
-		return stats, fmt.Errorf("read the log head: %w", err)
+	log := p.db.Log()
+	var err error
+	if stats.Seq, stats.Events, err = log.Head(ctx); err != nil {
+		return stats, err
 	}
-	prog, err := newRowProgress(ctx, p.db.Reader(), progress, stats.Seq)
+	prog, err := newRowProgress(ctx, log, progress, stats.Seq)
 	if err != nil {
-		return stats, fmt.Errorf("count the log: %w", err)
+		return stats, err
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -138,7 +141,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	go func() {
 		defer wg.Done()
 		w := &chunkWriter{out: chunks}
-		stats.Methods, methodsErr = foldMethods(ctx, p.db.Reader(), stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
+		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 			b, err := json.Marshal(s)
 			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
@@ -151,7 +154,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	go func() {
 		defer wg.Done()
 		w := &chunkWriter{out: chunks}
-		stats.Grants, grantsErr = foldGrants(ctx, p.db.Reader(), stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
+		stats.Grants, grantsErr = foldGrants(ctx, log, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 			b, err := encodeGrant(g)
 			w.add(func(a *applier) error { return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b) })
 			return err
@@ -172,7 +175,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		if err := checkClaim(ctx, tx, c); err != nil {
 			return err
 		}
-		tail, err := tailRecords(ctx, tx, stats.Seq)
+		tail, err := tx.Log().Tail(ctx, stats.Seq)
 		if err != nil {
 			return err
 		}
@@ -386,10 +389,6 @@ func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*ap
 	})
 }
 
-func tailRecords(ctx context.Context, q store.Querier, after int64) ([]store.Record, error) {
-	return store.QueryRecords(ctx, q, `SELECT `+store.RecordColumns("")+` FROM events WHERE seq > ? ORDER BY seq`, after)
-}
-
 // rowProgress counts rows scanned by foldMethods and foldGrants.
 type rowProgress struct {
 	fn    Progress
@@ -398,135 +397,69 @@ type rowProgress struct {
 	done  int64
 }
 
-func newRowProgress(ctx context.Context, q queryRower, fn Progress, maxSeq int64) (*rowProgress, error) {
+func newRowProgress(ctx context.Context, log store.Log, fn Progress, maxSeq int64) (*rowProgress, error) {
 	rp := &rowProgress{fn: fn}
 	if fn == nil {
 		return rp, nil
 	}
-	err := q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL AND seq <= ?)
-		+ (SELECT count(*) FROM event_grants WHERE seq <= ?)`, maxSeq, maxSeq).Scan(&rp.total)
+	var err error
+	rp.total, err = log.StreamRows(ctx, maxSeq)
 	return rp, err
 }
 
-func (rp *rowProgress) step() {
+// step counts n rows, telling fn every 4096 rows and at the last one.
+func (rp *rowProgress) step(n int) {
 	if rp.fn == nil {
 		return
 	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	rp.done++
-	if rp.done%4096 == 0 || rp.done == rp.total {
-		rp.fn(rp.done, rp.total)
+	for range n {
+		rp.done++
+		if rp.done%4096 == 0 || rp.done == rp.total {
+			rp.fn(rp.done, rp.total)
+		}
 	}
 }
 
-// foldMethods folds every access method from the log, as q sees it up to
+// foldMethods folds every access method from log, as it reads up to
 // maxSeq, in stream order, calling fn with each state. It returns the number
 // of methods.
-func foldMethods(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
+func foldMethods(ctx context.Context, log store.Log, maxSeq int64, prog *rowProgress, fn func(stream int64, s *domain.AccessMethod) error) (int64, error) {
 	var n int64
-	err := scanStreams(ctx, q, `SELECT method_stream, `+store.FoldColumns("")+` FROM events
-		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq, prog,
-		func(stream int64, events []*domain.Event) error {
-			s := domain.FoldAccessMethod(events)
-			if s == nil { // only types that do not fold
-				return nil
-			}
-			n++
-			return fn(stream, s)
-		})
+	err := log.MethodStreams(ctx, maxSeq, func(stream int64, events []*domain.Event) error {
+		prog.step(len(events))
+		s := domain.FoldAccessMethod(events)
+		if s == nil { // only types that do not fold
+			return nil
+		}
+		n++
+		return fn(stream, s)
+	})
 	if err != nil {
 		return n, fmt.Errorf("scan method events: %w", err)
 	}
 	return n, nil
 }
 
-// foldGrants folds every grant summary from the log up to maxSeq, in stream
+// foldGrants folds every grant summary from log up to maxSeq, in stream
 // order. It returns the number of grants.
-func foldGrants(ctx context.Context, q store.Querier, maxSeq int64, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
+func foldGrants(ctx context.Context, log store.Log, maxSeq int64, prog *rowProgress, fn func(stream int64, g *domain.AccessGrant) error) (int64, error) {
 	var n int64
-	err := scanStreams(ctx, q, `SELECT g.grant_stream, `+store.FoldColumns("e.")+`
-		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq, prog,
-		func(stream int64, events []*domain.Event) error {
-			id, err := eventGrantID(ctx, q, stream, events[0])
-			if err != nil {
-				return err
-			}
-			g := domain.NewAccessGrant(id)
-			for _, e := range events {
-				g.Apply(e)
-			}
-			n++
-			return fn(stream, g)
-		})
+	err := log.GrantStreams(ctx, maxSeq, func(stream int64, id domain.ID, events []*domain.Event) error {
+		prog.step(len(events))
+		g := domain.NewAccessGrant(id)
+		for _, e := range events {
+			g.Apply(e)
+		}
+		n++
+		return fn(stream, g)
+	})
 	if err != nil {
 		return n, fmt.Errorf("scan grant events: %w", err)
 	}
 	return n, nil
 }
 
-// scanStreams runs query (rows of a stream number then the fold columns,
-// ordered by stream) and calls fn with each stream's events, one stream in
-// memory at a time.
-func scanStreams(ctx context.Context, q store.Querier, query string, maxSeq int64, prog *rowProgress,
-	fn func(stream int64, events []*domain.Event) error) error {
-	rows, err := q.QueryContext(ctx, query, maxSeq)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	current := int64(-1)
-	var events []*domain.Event
-	for rows.Next() {
-		var stream int64
-		e, err := store.ScanEvent(rows, &stream)
-		if err != nil {
-			return err
-		}
-		prog.step()
-		if stream != current && len(events) > 0 {
-			if err := fn(current, events); err != nil {
-				return err
-			}
-			events = events[:0]
-		}
-		current = stream
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(events) > 0 {
-		return fn(current, events)
-	}
-	return nil
-}
-
-// eventGrantID returns the id of grant stream, read off e (an event of its
-// history) when e names a single grant, else looked up.
-func eventGrantID(ctx context.Context, q store.Querier, stream int64, e *domain.Event) (domain.ID, error) {
-	if ids := e.GrantIDs(); len(ids) == 1 {
-		return ids[0], nil
-	}
-	return grantID(ctx, q, stream)
-}
-
-func grantID(ctx context.Context, q store.Querier, stream int64) (domain.ID, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id FROM event_streams WHERE stream = ?`, stream)
-	if err != nil {
-		return domain.ID{}, fmt.Errorf("read grant stream: %w", err)
-	}
-	defer rows.Close()
-	var b []byte
-	if rows.Next() {
-		if err := rows.Scan(&b); err != nil {
-			return domain.ID{}, err
-		}
-	}
-	id, ok := domain.IDFromBytes(b)
-	if !ok {
-		return id, fmt.Errorf("grant stream %d has no id", stream)
-	}
-	return id, rows.Err()
-}
+// generationSuffix names a rebuild's tables.
+func generationSuffix(gen int64) string { return "_g" + strconv.FormatInt(gen, 10) }

@@ -15,21 +15,33 @@ import (
 
 // Verify folds the whole log again, in memory and as of one snapshot, and
 // compares the result with the live read model, column by column. It returns
-// the differences (at most max), empty when the projection matches the log.
+// the differences (at most maxDiffs), empty when the projection matches the log.
 // PIN codes never appear in the differences.
-func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, error) {
+func (p *Projection) Verify(ctx context.Context, maxDiffs int) (Stats, []string, error) {
 	var stats Stats
-	snap, err := p.db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	var diffs []string
+	err := p.db.View(ctx, func(snap *store.Snapshot) error {
+		var err error
+		stats, diffs, err = p.verify(ctx, snap, maxDiffs)
+		return err
+	})
 	if err != nil {
 		return stats, nil, fmt.Errorf("verify: %w", err)
 	}
-	defer snap.Rollback()
-	if err := snap.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&stats.Seq, &stats.Events); err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+	return stats, diffs, nil
+}
+
+// verify is Verify in the snapshot snap.
+func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs int) (Stats, []string, error) {
+	var stats Stats
+	log := snap.Log()
+	var err error
+	if stats.Seq, stats.Events, err = log.Head(ctx); err != nil {
+		return stats, nil, err
 	}
 	var diffs []string
 	diff := func(format string, args ...any) {
-		if len(diffs) < max {
+		if len(diffs) < maxDiffs {
 			diffs = append(diffs, fmt.Sprintf(format, args...))
 		}
 	}
@@ -51,11 +63,11 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 		m.state
 		FROM access_methods m ORDER BY m.stream`)
 	if err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+		return stats, nil, err
 	}
-	// An open result set would keep the deferred Rollback waiting forever.
+	// An open result set would keep the snapshot's end waiting forever.
 	defer methods.close()
-	stats.Methods, err = foldMethods(ctx, snap, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
+	stats.Methods, err = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 		want, err := methodRow(s)
 		if err != nil {
 			return err
@@ -66,15 +78,15 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 		err = methods.rest(diff)
 	}
 	if err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+		return stats, nil, err
 	}
 
 	grants, err := newLiveRows(ctx, snap, "access grant", `SELECT stream, access_grant_id, state FROM access_grants ORDER BY stream`)
 	if err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+		return stats, nil, err
 	}
 	defer grants.close()
-	stats.Grants, err = foldGrants(ctx, snap, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
+	stats.Grants, err = foldGrants(ctx, log, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 		b, err := encodeGrant(g)
 		if err != nil {
 			return err
@@ -85,7 +97,7 @@ func (p *Projection) Verify(ctx context.Context, max int) (Stats, []string, erro
 		err = grants.rest(diff)
 	}
 	if err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+		return stats, nil, err
 	}
 	return stats, diffs, nil
 }
@@ -132,7 +144,7 @@ type liveRows struct {
 	err     error
 }
 
-func newLiveRows(ctx context.Context, q store.Querier, what, query string) (*liveRows, error) {
+func newLiveRows(ctx context.Context, q store.Queryer, what, query string) (*liveRows, error) {
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("read the projection's %s rows: %w", what, err)

@@ -1,5 +1,7 @@
-// Package store is amtrack's SQLite database: opening it, its migrations,
-// and the append-only event log.
+// Package store is amtrack's SQLite database: opening it (read-write or read
+// only, refusing files that are not amtrack's), its migrations, the
+// append-only event log (appending, and every read of it through Log), the
+// group-commit Writer, the sync checkpoints, the write probe and Backup.
 package store
 
 import (
@@ -42,13 +44,14 @@ func init() {
 	}})
 }
 
+// pageSize is the page size of a new database file.
+const pageSize = 4096
+
 // Options tune Open. The zero value is what amtrack uses.
 type Options struct {
 	// CacheMiB is the page cache of the writer connection (default 64): the
 	// log's random-key indexes stay in memory while they fit.
 	CacheMiB int
-	// PageSize is the page size of a new database file (default 4096).
-	PageSize int
 	// Synchronous is the writer's synchronous pragma (default FULL: an
 	// acknowledged append survives power loss).
 	Synchronous string
@@ -93,9 +96,6 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
-	if opts.PageSize == 0 {
-		opts.PageSize = 4096
-	}
 	if opts.Synchronous == "" {
 		opts.Synchronous = "FULL"
 	}
@@ -125,9 +125,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// (which is persistent, so readers open in WAL too).
 	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
 	// twice its working size (a long reader can hold checkpoints back).
-	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(opts.PageSize), "PRAGMA journal_mode = WAL",
+	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(pageSize), "PRAGMA journal_mode = WAL",
 		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages),
-		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*opts.PageSize)} {
+		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*pageSize)} {
 		if _, err := write.ExecContext(ctx, pragma); err != nil {
 			write.Close()
 			return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -156,19 +156,15 @@ func (db *DB) Reader() *sql.DB { return db.read }
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
-	var errs []string
+	var errs []error
 	if db.read != nil {
-		if err := db.read.Close(); err != nil {
-			errs = append(errs, err.Error())
-		}
+		errs = append(errs, db.read.Close())
 	}
 	if db.write != nil {
-		if err := db.write.Close(); err != nil {
-			errs = append(errs, err.Error())
-		}
+		errs = append(errs, db.write.Close())
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("close database: %s", strings.Join(errs, "; "))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
 }
@@ -224,6 +220,36 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		fn()
 	}
 	return nil
+}
+
+// Snapshot is a read-only transaction on the readers: every read through
+// it sees the database as of one moment, whatever is committed meanwhile.
+type Snapshot struct {
+	*sql.Tx
+}
+
+// View runs fn in a Snapshot, which ends (nothing is written) when fn
+// returns. fn must close every result set it opens: an open one keeps the
+// snapshot's end waiting. Errors: fn's, or internal.
+func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&Snapshot{Tx: tx})
+}
+
+// Head returns the highest seq in the log (0 when empty) and the number of
+// events: db.Log().Head.
+func (db *DB) Head(ctx context.Context) (seq, count int64, err error) {
+	return db.Log().Head(ctx)
+}
+
+// Event returns the logged event with the given id: db.Log().Event.
+// Errors: not_found.
+func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
+	return db.Log().Event(ctx, id)
 }
 
 // OpenReadOnly opens the existing amtrack database at path for reading

@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -76,9 +73,9 @@ func (db *DB) Append(ctx context.Context, batch []Pending, apply ApplyFunc) ([]O
 
 // Append appends events inside tx; see DB.Append.
 func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record, error) {
-	var head int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&head); err != nil {
-		return nil, nil, fmt.Errorf("read log head: %w", err)
+	head, err := tx.Log().LastSeq(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Candidates get the next seqs in arrival order; a second copy of an
 	// event within the batch waits for the first one's outcome.
@@ -289,195 +286,4 @@ func packIDs(ids []domain.ID) []byte {
 		b = append(b, id[:]...)
 	}
 	return b
-}
-
-func unpackIDs(b []byte) []domain.ID {
-	if len(b) == 0 {
-		return nil
-	}
-	ids := make([]domain.ID, len(b)/16)
-	for i := range ids {
-		copy(ids[i][:], b[i*16:])
-	}
-	return ids
-}
-
-// foldColumns are the event fields the fold reads: everything but the raw
-// payload and the arrival metadata, so a rebuild never decodes JSON.
-var foldColumns = []string{"event_id", "event_type", "workspace_id", "occurred_at", "created_at",
-	"access_method_id", "access_grant_id", "access_grant_ids", "access_grant_keys", "code", "is_backup_code",
-	"access_grant_key", "starts_at", "ends_at"}
-
-// recordColumns are a whole log row: seq, the fold columns, the rest.
-var recordColumns = slices.Concat([]string{"seq"}, foldColumns, []string{"received_at", "source", "message_id", "payload"})
-
-// FoldColumns returns the column list ScanEvent reads, each prefixed with
-// alias (e.g. "e.").
-func FoldColumns(alias string) string { return columnList(alias, foldColumns) }
-
-// RecordColumns returns the column list ScanRecord reads, each prefixed
-// with alias (e.g. "e.").
-func RecordColumns(alias string) string { return columnList(alias, recordColumns) }
-
-func columnList(alias string, cols []string) string {
-	var b strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(alias)
-		b.WriteString(c)
-	}
-	return b.String()
-}
-
-// Scanner is *sql.Row or *sql.Rows.
-type Scanner interface{ Scan(dest ...any) error }
-
-// ScanRecord reads one row selected with RecordColumns, without decoding
-// the JSON payload.
-func ScanRecord(s Scanner) (Record, error) {
-	var rec Record
-	var messageID sql.NullString
-	var raw []byte
-	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw})
-	if err != nil {
-		return Record{}, err
-	}
-	e.Raw = raw
-	rec.MessageID = messageID.String
-	rec.Event = e
-	return rec, nil
-}
-
-// ScanEvent reads the columns of lead (scanned into lead's pointers) then
-// the FoldColumns of one row. The event has no Raw payload.
-func ScanEvent(s Scanner, lead ...any) (*domain.Event, error) {
-	return scanEvent(s, lead, nil)
-}
-
-func scanEvent(s Scanner, before, after []any) (*domain.Event, error) {
-	var (
-		e                                     domain.Event
-		eventID, workspaceID, methodID, grant []byte
-		grantIDs                              []byte
-		keys, code, grantKey, starts, ends    sql.NullString
-		isBackup                              sql.NullBool
-	)
-	dest := slices.Concat(before, []any{&eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID,
-		&grant, &grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends}, after)
-	if err := s.Scan(dest...); err != nil {
-		return nil, err
-	}
-	e.ID, _ = domain.IDFromBytes(eventID)
-	e.WorkspaceID, _ = domain.IDFromBytes(workspaceID)
-	e.AccessMethodID, _ = domain.IDFromBytes(methodID)
-	e.AccessGrantID, _ = domain.IDFromBytes(grant)
-	e.AccessGrantIDs = unpackIDs(grantIDs)
-	if keys.Valid {
-		var err error
-		if e.AccessGrantKeys, err = decodeStrings(keys.String); err != nil {
-			return nil, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
-		}
-	}
-	e.Code = nullString(code)
-	e.AccessGrantKey = nullString(grantKey)
-	e.StartsAt = nullString(starts)
-	e.EndsAt = nullString(ends)
-	if isBackup.Valid {
-		b := isBackup.Bool
-		e.IsBackupCode = &b
-	}
-	return &e, nil
-}
-
-// decodeStrings decodes a JSON array of strings, splitting it directly when
-// no string holds an escape (the common case, and the hot path of a rebuild).
-func decodeStrings(s string) ([]string, error) {
-	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' && !strings.ContainsRune(s, '\\') {
-		body := s[1 : len(s)-1]
-		if body == "" {
-			return []string{}, nil
-		}
-		parts := strings.Split(body, `","`)
-		if len(parts) > 0 && strings.HasPrefix(parts[0], `"`) && strings.HasSuffix(parts[len(parts)-1], `"`) {
-			parts[0] = parts[0][1:]
-			last := len(parts) - 1
-			parts[last] = parts[last][:len(parts[last])-1]
-			return parts, nil
-		}
-	}
-	var out []string
-	err := json.Unmarshal([]byte(s), &out)
-	return out, err
-}
-
-func nullString(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	v := s.String
-	return &v
-}
-
-// Head returns the highest seq in the log (0 when empty) and the number of events.
-func (db *DB) Head(ctx context.Context) (seq, count int64, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&seq, &count)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read log head: %w", err)
-	}
-	return seq, count, nil
-}
-
-// Event returns the logged event with the given id. Errors: not_found.
-func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT `+RecordColumns("")+` FROM events WHERE event_id = ?`, id[:])
-	rec, err := ScanRecord(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Record{}, notFound("event", id)
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("read event %s: %w", id, err)
-	}
-	return rec, nil
-}
-
-// Events returns up to limit events with seq > afterSeq in seq order,
-// optionally only those of one event type.
-func (db *DB) Events(ctx context.Context, afterSeq int64, eventType string, limit int) ([]Record, error) {
-	q := `SELECT ` + RecordColumns("") + ` FROM events WHERE seq > ?`
-	args := []any{afterSeq}
-	if eventType != "" {
-		q += ` AND event_type = ?`
-		args = append(args, eventType)
-	}
-	q += ` ORDER BY seq LIMIT ?`
-	args = append(args, limit)
-	return QueryRecords(ctx, db.read, q, args...)
-}
-
-// Querier is *sql.DB, *sql.Tx or *sql.Conn.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// QueryRecords runs a query selecting RecordColumns and scans every row.
-func QueryRecords(ctx context.Context, q Querier, query string, args ...any) ([]Record, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	out := []Record{}
-	for rows.Next() {
-		rec, err := ScanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return out, nil
 }

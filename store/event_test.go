@@ -45,9 +45,9 @@ func pending(evs ...*domain.Event) []store.Pending {
 // dump returns every log row, for comparing before and after.
 func dump(tb testing.TB, db *store.DB) []store.Record {
 	tb.Helper()
-	recs, err := db.Events(context.Background(), 0, "", 1<<30)
+	page, err := db.Log().Events(context.Background(), store.EventFilter{})
 	require.NoError(tb, err)
-	return recs
+	return page.Records
 }
 
 func TestAppendDuplicateAndConflict(t *testing.T) {

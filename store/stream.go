@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/amtrack/amtrack/domain"
@@ -66,20 +64,4 @@ func (db *DB) rememberStreams(m map[streamKey]int64) {
 	for k, v := range m {
 		db.streams[k] = v
 	}
-}
-
-// LookupStream returns the stream number of an access method or grant
-// through q. Errors: not_found.
-func LookupStream(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, kind string, id domain.ID) (int64, error) {
-	var n int64
-	err := q.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, notFound(kind, id)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
-	}
-	return n, nil
 }

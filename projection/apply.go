@@ -1,0 +1,288 @@
+package projection
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// Apply folds records just appended (in seq order) into the live read model,
+// inside the append transaction tx, and moves the checkpoint.
+func (p *Projection) Apply(ctx context.Context, tx *store.Tx, recs []store.Record) error {
+	if tx.ExternalChange() {
+		p.cache.clear()
+	}
+	a := newApplier(tx, live)
+	a.cache = &p.cache
+	if err := a.apply(ctx, recs); err != nil {
+		return fmt.Errorf("fold: %w", err)
+	}
+	return nil
+}
+
+// tables names one set of read-model tables: the live ones or a rebuild's.
+type tables struct {
+	suffix string // "" for the live tables
+	sql    map[string]string
+}
+
+var live = newTables("")
+
+func newTables(suffix string) *tables {
+	t := &tables{suffix: suffix, sql: map[string]string{}}
+	r := strings.NewReplacer("@t", suffix)
+	for name, q := range statements {
+		t.sql[name] = r.Replace(q)
+	}
+	return t
+}
+
+var statements = map[string]string{
+	"loadMethod": `SELECT state, last_occurred_at, last_created_at, last_event_id FROM access_methods@t WHERE stream = ?`,
+	"saveMethod": `INSERT INTO access_methods@t (stream, access_method_id, workspace_id, status, mode, is_issued,
+		last_occurred_at, last_created_at, last_event_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (stream) DO UPDATE SET workspace_id = excluded.workspace_id, status = excluded.status,
+		mode = excluded.mode, is_issued = excluded.is_issued, last_occurred_at = excluded.last_occurred_at,
+		last_created_at = excluded.last_created_at, last_event_id = excluded.last_event_id, state = excluded.state`,
+	"deleteGrantLinks": `DELETE FROM access_method_grants@t WHERE access_method_id = ?`,
+	"deleteKeyLinks":   `DELETE FROM access_method_keys@t WHERE access_method_id = ?`,
+	"linkGrant":        `INSERT OR IGNORE INTO access_method_grants@t (access_grant_id, access_method_id) VALUES (?, ?)`,
+	"linkKey":          `INSERT OR IGNORE INTO access_method_keys@t (access_grant_key, access_method_id) VALUES (?, ?)`,
+	"loadGrant":        `SELECT state FROM access_grants@t WHERE stream = ?`,
+	"saveGrant": `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES (?, ?, ?)
+		ON CONFLICT (stream) DO UPDATE SET state = excluded.state`,
+}
+
+// applier folds a batch of records into one set of tables inside a write
+// transaction. Each method touched is loaded once, folded, and written once.
+type applier struct {
+	tx      *store.Tx
+	t       *tables
+	cache   *stateCache // nil: no cache (rebuild tables)
+	methods map[domain.ID]*methodEntry
+	grants  map[domain.ID]*grantEntry
+}
+
+type methodEntry struct {
+	stream  int64
+	state   *domain.AccessMethod // nil: no row yet
+	pending []*domain.Event
+	linked  int // grant ids + keys already linked (from the cache), -1 unknown
+}
+
+type grantEntry struct {
+	stream int64
+	state  *domain.AccessGrant
+}
+
+func newApplier(tx *store.Tx, t *tables) *applier {
+	return &applier{tx: tx, t: t,
+		methods: map[domain.ID]*methodEntry{}, grants: map[domain.ID]*grantEntry{}}
+}
+
+// exec runs the named statement (compiled once per connection: the
+// driver's statement cache).
+func (a *applier) exec(ctx context.Context, name string, args ...any) error {
+	if _, err := a.tx.ExecContext(ctx, a.t.sql[name], args...); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// apply folds recs and writes the checkpoint.
+func (a *applier) apply(ctx context.Context, recs []store.Record) error {
+	for _, rec := range recs {
+		if err := a.add(ctx, rec.Event); err != nil {
+			return err
+		}
+	}
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return setMeta(ctx, a.tx, "checkpoint", recs[len(recs)-1].Seq)
+}
+
+// add queues one event for its method and folds it into its grants.
+func (a *applier) add(ctx context.Context, e *domain.Event) error {
+	if e.IsMethodEvent() && domain.Folds(e.Type) {
+		m, err := a.method(ctx, e.AccessMethodID)
+		if err != nil {
+			return err
+		}
+		m.pending = append(m.pending, e)
+	}
+	for _, id := range e.GrantIDs() {
+		g, err := a.grant(ctx, id)
+		if err != nil {
+			return err
+		}
+		g.state.Apply(e)
+	}
+	return nil
+}
+
+func (a *applier) method(ctx context.Context, id domain.ID) (*methodEntry, error) {
+	if m, ok := a.methods[id]; ok {
+		return m, nil
+	}
+	stream, err := a.tx.Stream(ctx, store.KindMethod, id)
+	if err != nil {
+		return nil, err
+	}
+	m := &methodEntry{stream: stream, linked: -1}
+	if a.cache != nil {
+		if m.state = a.cache.method(stream); m.state != nil {
+			m.linked = len(m.state.AccessGrantIDs) + len(m.state.AccessGrantKeys)
+			a.methods[id] = m
+			return m, nil
+		}
+	}
+	var state, eventID []byte
+	var occ, created int64
+	err = a.tx.QueryRowContext(ctx, a.t.sql["loadMethod"], stream).Scan(&state, &occ, &created, &eventID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("load access method %s: %w", id, err)
+	default:
+		if m.state, err = decodeMethod(state, occ, created, eventID); err != nil {
+			return nil, err
+		}
+	}
+	a.methods[id] = m
+	return m, nil
+}
+
+func (a *applier) grant(ctx context.Context, id domain.ID) (*grantEntry, error) {
+	if g, ok := a.grants[id]; ok {
+		return g, nil
+	}
+	stream, err := a.tx.Stream(ctx, store.KindGrant, id)
+	if err != nil {
+		return nil, err
+	}
+	g := &grantEntry{stream: stream}
+	if a.cache != nil {
+		if g.state = a.cache.grant(stream); g.state != nil {
+			a.grants[id] = g
+			return g, nil
+		}
+	}
+	var state []byte
+	err = a.tx.QueryRowContext(ctx, a.t.sql["loadGrant"], stream).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		g.state = domain.NewAccessGrant(id)
+	case err != nil:
+		return nil, fmt.Errorf("load access grant %s: %w", id, err)
+	default:
+		if g.state, err = decodeGrant(state); err != nil {
+			return nil, err
+		}
+	}
+	a.grants[id] = g
+	return g, nil
+}
+
+// flush folds each touched method (incrementally when its new events all
+// sort after the last one folded, else from all its events in the log) and
+// writes methods and grants.
+func (a *applier) flush(ctx context.Context) error {
+	for id, m := range a.methods {
+		sort.Slice(m.pending, func(i, j int) bool { return m.pending[i].Key().Compare(m.pending[j].Key()) < 0 })
+		refold := m.state != nil && m.pending[0].Key().Compare(m.state.LastKey) <= 0
+		if refold {
+			events, err := a.tx.Log().FoldEvents(ctx, m.stream, nil)
+			if err != nil {
+				return err
+			}
+			m.state = domain.FoldAccessMethod(events)
+		} else {
+			if m.state == nil {
+				m.state = domain.NewAccessMethod(id, m.pending[0].WorkspaceID)
+			}
+			for _, e := range m.pending {
+				m.state.Apply(e)
+			}
+		}
+		// Links only grow between refolds: skip them when none were added.
+		links := len(m.state.AccessGrantIDs) + len(m.state.AccessGrantKeys)
+		if err := a.saveMethod(ctx, m.stream, m.state, refold, refold || links != m.linked); err != nil {
+			return err
+		}
+	}
+	for id, g := range a.grants {
+		b, err := encodeGrant(g.state)
+		if err != nil {
+			return err
+		}
+		if err := a.exec(ctx, "saveGrant", g.stream, id[:], b); err != nil {
+			return err
+		}
+	}
+	if a.cache != nil {
+		methods := make(map[int64]*domain.AccessMethod, len(a.methods))
+		for _, m := range a.methods {
+			methods[m.stream] = m.state
+		}
+		grants := make(map[int64]*domain.AccessGrant, len(a.grants))
+		for _, g := range a.grants {
+			grants[g.stream] = g.state
+		}
+		a.tx.OnCommit(func() { a.cache.put(methods, grants) })
+	}
+	return nil
+}
+
+// saveMethod writes a method's row and its grant and key links; relink
+// first removes links a refold may have dropped.
+func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink, link bool) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode access method state: %w", err)
+	}
+	return a.saveMethodJSON(ctx, stream, s, b, relink, link)
+}
+
+// saveMethodJSON is saveMethod with the state already encoded; link false
+// skips writing the links (known to be there).
+func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.AccessMethod, b []byte, relink, link bool) error {
+	id := s.AccessMethodID
+	err := a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
+		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], b)
+	if err != nil {
+		return err
+	}
+	if relink {
+		if err := a.exec(ctx, "deleteGrantLinks", id[:]); err != nil {
+			return err
+		}
+		if err := a.exec(ctx, "deleteKeyLinks", id[:]); err != nil {
+			return err
+		}
+	}
+	if !link {
+		return nil
+	}
+	for _, g := range s.AccessGrantIDs {
+		if err := a.exec(ctx, "linkGrant", g[:], id[:]); err != nil {
+			return err
+		}
+	}
+	for _, k := range s.AccessGrantKeys {
+		if err := a.exec(ctx, "linkKey", k, id[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,397 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+// Queryer is anything that runs queries: *sql.DB, *sql.Tx, *sql.Conn, *Tx
+// and *Snapshot.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Queryer = (*sql.DB)(nil)
+	_ Queryer = (*sql.Tx)(nil)
+	_ Queryer = (*sql.Conn)(nil)
+	_ Queryer = (*Tx)(nil)
+	_ Queryer = (*Snapshot)(nil)
+)
+
+// Log reads the event log: through the readers (DB.Log), inside a write
+// transaction (Tx.Log) or in one snapshot (Snapshot.Log). It is the only
+// way other packages read the log's tables.
+type Log struct{ q Queryer }
+
+// Log reads the log through the readers, each read in its own snapshot.
+func (db *DB) Log() Log { return Log{q: db.read} }
+
+// Log reads the log inside tx, seeing what tx wrote.
+func (tx *Tx) Log() Log { return Log{q: tx.Tx} }
+
+// Log reads the log as of the snapshot.
+func (s *Snapshot) Log() Log { return Log{q: s.Tx} }
+
+// Head returns the highest seq in the log (0 when empty) and the number of
+// events, read together. Errors: internal.
+func (l Log) Head(ctx context.Context) (seq, count int64, err error) {
+	err = l.q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&seq, &count)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read log head: %w", err)
+	}
+	return seq, count, nil
+}
+
+// LastSeq returns the highest seq in the log (0 when empty): Head without
+// the count, which walks the whole log. Errors: internal.
+func (l Log) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := l.q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read log head: %w", err)
+	}
+	return seq, nil
+}
+
+// Event returns the logged event with the given id. Errors: not_found.
+func (l Log) Event(ctx context.Context, id domain.ID) (Record, error) {
+	row := l.q.QueryRowContext(ctx, `SELECT `+recordList+` FROM events WHERE event_id = ?`, id[:])
+	rec, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, notFound("event", id)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("read event %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// MaxScan is how many seqs of the log one Events call with an event type
+// examines at most. The type filter has no index (one cost 8-10 % of ingest,
+// measured), so a rare type would otherwise walk the whole log in one
+// request: 32 such requests made an ordinary GET take 5 s instead of 2 ms.
+const MaxScan = 10_000
+
+// EventFilter selects and pages the log for Events.
+type EventFilter struct {
+	After     int64  // events with a greater seq
+	EventType string // only events of this type, when not empty
+	Limit     int    // at most this many records; 0: all
+	// MaxBytes, when positive, stops the query after the record that brings
+	// the payload bytes read to MaxBytes or more: a caller that got that
+	// many bytes must assume more records follow.
+	MaxBytes int
+	// MaxScan bounds the seqs examined with an EventType (0: MaxScan).
+	MaxScan int
+}
+
+// EventPage is what Events read.
+type EventPage struct {
+	Records []Record
+	// ScannedTo, when not zero, is the last seq examined: the scan bound
+	// stopped the query before it found Limit records (or MaxBytes), and
+	// the log goes on after ScannedTo, so the next page starts after it.
+	ScannedTo int64
+}
+
+// Events returns logged events with seq > f.After in seq order, only those
+// of f.EventType when it is not empty. With a type, it examines the seqs
+// after f.After up to f.MaxScan of them: a page may hold fewer than
+// f.Limit records, even none, with ScannedTo telling where to continue.
+// Errors: internal only.
+func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	if f.EventType == "" {
+		recs, err := l.records(ctx, f.MaxBytes, `SELECT `+recordList+
+			` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, f.After, limit)
+		return EventPage{Records: recs}, err
+	}
+	scan := int64(f.MaxScan)
+	if scan <= 0 {
+		scan = MaxScan
+	}
+	end := f.After + scan
+	if end < f.After { // overflow: the window reaches the end of any log
+		end = math.MaxInt64
+	}
+	// The head is read first: the single writer commits seqs in order, so
+	// every seq up to it is committed, and a window that ends before it is
+	// complete whatever is appended meanwhile.
+	head, err := l.LastSeq(ctx)
+	if err != nil {
+		return EventPage{}, fmt.Errorf("read events: %w", err)
+	}
+	// A range of the primary key: at most scan rows are examined.
+	recs, err := l.records(ctx, f.MaxBytes, `SELECT `+recordList+
+		` FROM events WHERE seq > ? AND seq <= ? AND event_type = ? ORDER BY seq LIMIT ?`, f.After, end, f.EventType, limit)
+	if err != nil {
+		return EventPage{}, err
+	}
+	page := EventPage{Records: recs}
+	if end < head && (limit < 0 || len(recs) < limit) && (f.MaxBytes <= 0 || PayloadBytes(recs) < f.MaxBytes) {
+		page.ScannedTo = end
+	}
+	return page, nil
+}
+
+// Tail returns every logged event with seq > after, in seq order.
+// Errors: internal.
+func (l Log) Tail(ctx context.Context, after int64) ([]Record, error) {
+	return l.records(ctx, 0, `SELECT `+recordList+` FROM events WHERE seq > ? ORDER BY seq`, after)
+}
+
+// PayloadBytes is the sum of the records' payload sizes: what MaxBytes (of
+// EventFilter and HistoryFilter) bounds.
+func PayloadBytes(recs []Record) int {
+	n := 0
+	for _, rec := range recs {
+		n += len(rec.Event.Raw)
+	}
+	return n
+}
+
+// HistoryFilter narrows a method's or a grant's events (MethodEvents,
+// GrantEvents).
+type HistoryFilter struct {
+	Since, Until *int64      // occurred_at bounds: since inclusive, until exclusive
+	EventType    string      // only this type when not empty
+	After        *domain.Key // the page cursor: events strictly after this key
+	Limit        int         // 0: all
+	MaxBytes     int         // when positive, stop after the event that brings the payload bytes to it (see EventFilter)
+}
+
+// MethodEvents returns an access method's events (every access_method.*
+// event naming it, folding or not) in fold order, narrowed by f. Errors:
+// not_found when the method has no events at all.
+func (l Log) MethodEvents(ctx context.Context, id domain.ID, f HistoryFilter) ([]Record, error) {
+	stream, err := l.Stream(ctx, KindMethod, id)
+	if err != nil {
+		return nil, err
+	}
+	q, args := historyQuery(`SELECT `+recordList+` FROM events WHERE method_stream = ?`, stream, f, "", "")
+	return l.records(ctx, f.MaxBytes, q, args...)
+}
+
+// GrantEvents returns a grant's events (every event naming it) in fold
+// order, narrowed by f. Errors: not_found when the grant has no events at
+// all.
+func (l Log) GrantEvents(ctx context.Context, id domain.ID, f HistoryFilter) ([]Record, error) {
+	stream, err := l.Stream(ctx, KindGrant, id)
+	if err != nil {
+		return nil, err
+	}
+	q, args := historyQuery(`SELECT `+recordListE+` FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.grant_stream = ?`,
+		stream, f, "g.", "e.")
+	return l.records(ctx, f.MaxBytes, q, args...)
+}
+
+// historyQuery completes head, a select of one stream's rows with one
+// placeholder for the stream number, with f's conditions, the fold order
+// and f's limit. key is the alias of the table holding the fold key
+// (occurred_at, created_at, event_id), typ the alias of events.
+func historyQuery(head string, stream int64, f HistoryFilter, key, typ string) (string, []any) {
+	var q strings.Builder
+	q.WriteString(head)
+	args := []any{stream}
+	if f.Since != nil {
+		q.WriteString(` AND ` + key + `occurred_at >= ?`)
+		args = append(args, *f.Since)
+	}
+	if f.Until != nil {
+		q.WriteString(` AND ` + key + `occurred_at < ?`)
+		args = append(args, *f.Until)
+	}
+	if f.After != nil {
+		q.WriteString(` AND (` + key + `occurred_at, ` + key + `created_at, ` + key + `event_id) > (?, ?, ?)`)
+		args = append(args, f.After.OccurredAt, f.After.CreatedAt, f.After.EventID[:])
+	}
+	if f.EventType != "" {
+		q.WriteString(` AND ` + typ + `event_type = ?`)
+		args = append(args, f.EventType)
+	}
+	q.WriteString(` ORDER BY ` + key + `occurred_at, ` + key + `created_at, ` + key + `event_id`)
+	if f.Limit > 0 {
+		q.WriteString(` LIMIT ?`)
+		args = append(args, f.Limit)
+	}
+	return q.String(), args
+}
+
+// records runs a query selecting recordList and scans its rows, stopping
+// after the row that brings the payload bytes read to maxBytes or more
+// (when maxBytes is positive), so that a page of large events holds a
+// bounded amount of memory.
+func (l Log) records(ctx context.Context, maxBytes int, query string, args ...any) ([]Record, error) {
+	rows, err := l.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	out := []Record{}
+	n := 0
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		out = append(out, rec)
+		if n += len(rec.Event.Raw); maxBytes > 0 && n >= maxBytes {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}
+
+// Stream returns the stream number of an access method or grant (kind
+// KindMethod or KindGrant). Errors: not_found when it has no events.
+func (l Log) Stream(ctx context.Context, kind string, id domain.ID) (int64, error) {
+	var n int64
+	err := l.q.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound(kind, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
+	}
+	return n, nil
+}
+
+// FoldEvents returns the events of method stream in fold order, without
+// their payloads (the fold reads the extracted columns), only those with
+// occurred_at <= *asOf when asOf is not nil. Errors: internal.
+func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*domain.Event, error) {
+	query := `SELECT ` + foldList + ` FROM events WHERE method_stream = ?`
+	args := []any{stream}
+	if asOf != nil {
+		query += ` AND occurred_at <= ?`
+		args = append(args, *asOf)
+	}
+	query += ` ORDER BY occurred_at, created_at, event_id`
+	rows, err := l.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read method events: %w", err)
+	}
+	defer rows.Close()
+	var out []*domain.Event
+	for rows.Next() {
+		e, err := scanEvent(rows, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("read method events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// StreamRows counts the rows MethodStreams and GrantStreams read up to
+// maxSeq: the method events plus the grant links. Errors: internal.
+func (l Log) StreamRows(ctx context.Context, maxSeq int64) (int64, error) {
+	var n int64
+	err := l.q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL AND seq <= ?)
+		+ (SELECT count(*) FROM event_grants WHERE seq <= ?)`, maxSeq, maxSeq).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count the log: %w", err)
+	}
+	return n, nil
+}
+
+// MethodStreams calls fn with the events (seq <= maxSeq, without payloads)
+// of every access method in turn, in stream order, each method's in fold
+// order, one method in memory at a time: fn must not keep events, which
+// the next call reuses. It returns fn's first error.
+func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+	return l.streams(ctx, `SELECT method_stream, `+foldList+` FROM events
+		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq, fn)
+}
+
+// GrantStreams is MethodStreams for grants: it calls fn with each grant's
+// id and its events (every event naming it) in fold order.
+func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
+	return l.streams(ctx, `SELECT g.grant_stream, `+foldListE+`
+		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq,
+		func(stream int64, events []*domain.Event) error {
+			id, err := l.grantID(ctx, stream, events[0])
+			if err != nil {
+				return err
+			}
+			return fn(stream, id, events)
+		})
+}
+
+// streams runs query (rows of a stream number then the fold columns,
+// ordered by stream) and calls fn with each stream's events.
+func (l Log) streams(ctx context.Context, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+	rows, err := l.q.QueryContext(ctx, query, maxSeq)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	current := int64(-1)
+	var events []*domain.Event
+	for rows.Next() {
+		var stream int64
+		e, err := scanEvent(rows, []any{&stream}, nil)
+		if err != nil {
+			return err
+		}
+		if stream != current && len(events) > 0 {
+			if err := fn(current, events); err != nil {
+				return err
+			}
+			events = events[:0]
+		}
+		current = stream
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(events) > 0 {
+		return fn(current, events)
+	}
+	return nil
+}
+
+// grantID returns the id of grant stream, read off e (an event of its
+// history) when e names a single grant, else looked up.
+func (l Log) grantID(ctx context.Context, stream int64, e *domain.Event) (domain.ID, error) {
+	if ids := e.GrantIDs(); len(ids) == 1 {
+		return ids[0], nil
+	}
+	rows, err := l.q.QueryContext(ctx, `SELECT id FROM event_streams WHERE stream = ?`, stream)
+	if err != nil {
+		return domain.ID{}, fmt.Errorf("read grant stream: %w", err)
+	}
+	defer rows.Close()
+	var b []byte
+	if rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return domain.ID{}, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return domain.ID{}, fmt.Errorf("read grant stream: %w", err)
+	}
+	if len(b) == 0 {
+		return domain.ID{}, fmt.Errorf("grant stream %d has no id", stream)
+	}
+	id, ok := domain.IDFromBytes(b)
+	if !ok {
+		return id, damagedID(fmt.Sprintf("grant stream %d", stream), "id", len(b))
+	}
+	return id, nil
+}

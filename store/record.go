@@ -1,0 +1,180 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+// foldColumns are the event fields the fold reads: everything but the raw
+// payload and the arrival metadata, so a rebuild never decodes JSON.
+var foldColumns = []string{"event_id", "event_type", "workspace_id", "occurred_at", "created_at",
+	"access_method_id", "access_grant_id", "access_grant_ids", "access_grant_keys", "code", "is_backup_code",
+	"access_grant_key", "starts_at", "ends_at"}
+
+// recordColumns are a whole log row: seq, the fold columns, the rest.
+var recordColumns = slices.Concat([]string{"seq"}, foldColumns, []string{"received_at", "source", "message_id", "payload"})
+
+// The select lists of the log's reads: scanRecord reads the record lists,
+// scanEvent the fold lists (after any lead columns). They are built once.
+var (
+	recordList  = columnList("", recordColumns)
+	recordListE = columnList("e.", recordColumns)
+	foldList    = columnList("", foldColumns)
+	foldListE   = columnList("e.", foldColumns)
+)
+
+// columnList joins cols, each prefixed with alias (e.g. "e.").
+func columnList(alias string, cols []string) string {
+	var b strings.Builder
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(alias)
+		b.WriteString(c)
+	}
+	return b.String()
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanRecord reads one row selected with recordList, without decoding the
+// JSON payload.
+func scanRecord(s scanner) (Record, error) {
+	var rec Record
+	var messageID sql.NullString
+	var raw []byte
+	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw})
+	if err != nil {
+		var damaged *domain.Error
+		if errors.As(err, &damaged) {
+			return Record{}, fmt.Errorf("seq %d: %w", rec.Seq, err)
+		}
+		return Record{}, err
+	}
+	e.Raw = raw
+	rec.MessageID = messageID.String
+	rec.Event = e
+	return rec, nil
+}
+
+// scanEvent reads the columns of before (scanned into its pointers), the
+// foldList columns of one row, then the columns of after. The event has no
+// Raw payload. A stored id that is not 16 bytes is an internal error naming
+// the event and the column.
+func scanEvent(s scanner, before, after []any) (*domain.Event, error) {
+	var (
+		e                                     domain.Event
+		eventID, workspaceID, methodID, grant []byte
+		grantIDs                              []byte
+		keys, code, grantKey, starts, ends    sql.NullString
+		isBackup                              sql.NullBool
+	)
+	dest := slices.Concat(before, []any{&eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID,
+		&grant, &grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends}, after)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	var ok bool
+	if e.ID, ok = domain.IDFromBytes(eventID); !ok {
+		return nil, damagedID("an event", "event_id", len(eventID))
+	}
+	var err error
+	if e.WorkspaceID, err = storedID(&e, "workspace_id", workspaceID, false); err != nil {
+		return nil, err
+	}
+	if e.AccessMethodID, err = storedID(&e, "access_method_id", methodID, true); err != nil {
+		return nil, err
+	}
+	if e.AccessGrantID, err = storedID(&e, "access_grant_id", grant, true); err != nil {
+		return nil, err
+	}
+	if e.AccessGrantIDs, ok = unpackIDs(grantIDs); !ok {
+		return nil, damagedID("event "+e.ID.String(), "access_grant_ids", len(grantIDs))
+	}
+	if keys.Valid {
+		if e.AccessGrantKeys, err = decodeStrings(keys.String); err != nil {
+			return nil, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
+		}
+	}
+	e.Code = nullString(code)
+	e.AccessGrantKey = nullString(grantKey)
+	e.StartsAt = nullString(starts)
+	e.EndsAt = nullString(ends)
+	if isBackup.Valid {
+		b := isBackup.Bool
+		e.IsBackupCode = &b
+	}
+	return &e, nil
+}
+
+// storedID decodes the id column col of e's row; a NULL (in a nullable
+// column) is the zero id.
+func storedID(e *domain.Event, col string, b []byte, nullable bool) (domain.ID, error) {
+	if b == nil && nullable {
+		return domain.ID{}, nil
+	}
+	id, ok := domain.IDFromBytes(b)
+	if !ok {
+		return id, damagedID("event "+e.ID.String(), col, len(b))
+	}
+	return id, nil
+}
+
+// damagedID is the error for a stored id of the wrong size.
+func damagedID(row, col string, n int) error {
+	return domain.Errorf(domain.EInternal, "%s in the log has a %s of %d bytes, not 16-byte ids: the database is damaged, restore it from a backup",
+		row, col, n)
+}
+
+// unpackIDs splits packed 16-byte ids; ok is false when b is not a whole
+// number of them.
+func unpackIDs(b []byte) (ids []domain.ID, ok bool) {
+	if len(b) == 0 {
+		return nil, true
+	}
+	if len(b)%16 != 0 {
+		return nil, false
+	}
+	ids = make([]domain.ID, len(b)/16)
+	for i := range ids {
+		copy(ids[i][:], b[i*16:])
+	}
+	return ids, true
+}
+
+// decodeStrings decodes a JSON array of strings, splitting it directly when
+// no string holds an escape (the common case, and the hot path of a rebuild).
+func decodeStrings(s string) ([]string, error) {
+	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' && !strings.ContainsRune(s, '\\') {
+		body := s[1 : len(s)-1]
+		if body == "" {
+			return []string{}, nil
+		}
+		parts := strings.Split(body, `","`)
+		if len(parts) > 0 && strings.HasPrefix(parts[0], `"`) && strings.HasSuffix(parts[len(parts)-1], `"`) {
+			parts[0] = parts[0][1:]
+			last := len(parts) - 1
+			parts[last] = parts[last][:len(parts[last])-1]
+			return parts, nil
+		}
+	}
+	var out []string
+	err := json.Unmarshal([]byte(s), &out)
+	return out, err
+}
+
+func nullString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	v := s.String
+	return &v
+}
