@@ -26,7 +26,7 @@ func (s *Server) getAccessGrant(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listGrantEvents answers a grant's history (SPEC §3.5) in fold order.
+// listGrantEvents answers a grant's history (docs/fold.md) in fold order.
 func (s *Server) listGrantEvents(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "access_grant_id")
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // checkToken checks the bearer token of a /v1 request when the server has
-// one (SPEC §5). The comparison is constant-time and on SHA-256 digests, so
+// one (docs/api.md). The comparison is constant-time and on SHA-256 digests, so
 // neither the token's bytes nor its length leak through timing. Errors:
 // unauthorized.
 func (s *Server) checkToken(r *http.Request) error {

@@ -88,7 +88,7 @@ var internalErrorBody = []byte(`{
 `)
 
 // writeJSON writes v as the response body: indented as the CLI prints it
-// (SPEC §3.7: the API and the CLI print the same JSON bodies).
+// (docs/fold.md: the API and the CLI print the same JSON bodies).
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/amtrack/amtrack/ingest"
 )
 
-// Metrics are amtrack's Prometheus metrics (SPEC §7), in a registry of
+// Metrics are amtrack's Prometheus metrics (docs/operating.md), in a registry of
 // their own (not the global one): HTTP requests and latency by route, log
 // head and projection seq (read on each scrape), events appended, duplicate
 // and rejected, webhook responses and append batch sizes. It is the
@@ -37,7 +37,7 @@ type Metrics struct {
 }
 
 // maxEventTypes bounds the event_type label's values: past it, new types
-// are counted as "other" (any well-formed type is accepted, SPEC §1.3).
+// are counted as "other" (any well-formed type is accepted: docs/events.md).
 const maxEventTypes = 200
 
 // NewMetrics returns a fresh set of metrics; when lag is not nil, the

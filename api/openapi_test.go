@@ -58,7 +58,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 
 	// The webhook receiver answers POST only and documents every answer of
-	// SPEC §6.
+	// docs/webhooks.md.
 	item := doc.Paths.Value("/webhooks/seam")
 	require.NotNil(t, item.Post)
 	assert.Nil(t, item.Get)

@@ -17,7 +17,7 @@ import (
 	"github.com/amtrack/amtrack/domain"
 )
 
-// Page sizes (SPEC §5).
+// Page sizes (docs/api.md).
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000

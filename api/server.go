@@ -1,7 +1,9 @@
-// Package api is amtrack's read-only HTTP API (SPEC §5) on gorilla/mux:
-// the access-method, grant and log routes under /v1, health, readiness,
-// Prometheus metrics and the OpenAPI document, with bearer-token auth, code
-// redaction and one error writer.
+// Package api is amtrack's HTTP server on gorilla/mux: the read-only API
+// (docs/api.md) with the access-method, grant and log routes under /v1,
+// health, readiness, Prometheus metrics and the OpenAPI document, with
+// bearer-token auth, code redaction and one error writer; and the one write
+// route, the receiver of Seam's signed webhooks (docs/webhooks.md), which
+// appends through the group-commit writer.
 package api
 
 import (
@@ -28,7 +30,7 @@ import (
 	"github.com/amtrack/amtrack/store"
 )
 
-// MaxBodyBytes is the largest request body the server reads (SPEC §1.2: one
+// MaxBodyBytes is the largest request body the server reads (docs/events.md: one
 // event is at most 1 MiB).
 const MaxBodyBytes = domain.MaxEventSize
 
@@ -149,7 +151,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // readMethods are the methods of every read-only route.
 var readMethods = []string{http.MethodGet, http.MethodHead}
 
-// routes registers every route of SPEC §5 but the webhook receiver, which
+// routes registers every route of docs/api.md but the webhook receiver, which
 // is added with Handle.
 func (s *Server) routes() {
 	r := mux.NewRouter()

@@ -14,7 +14,7 @@ import (
 )
 
 // codeUnavailable is the error type of a 503: the webhook receiver is not
-// configured. It extends SPEC §5's list, which has no type for it.
+// configured. It is not one of the domain's codes: only the API answers it.
 const codeUnavailable = "unavailable"
 
 // codeRequestTimeout is the error type of a 408: the request body did not
@@ -42,7 +42,7 @@ type webhookResponse struct {
 // webhookPath is the webhook receiver's route.
 const webhookPath = "/webhooks/seam"
 
-// EnableWebhooks registers POST /webhooks/seam (SPEC §6), appending
+// EnableWebhooks registers POST /webhooks/seam (docs/webhooks.md), appending
 // through app, which answers after the commit (serve's is a group-commit
 // *store.Writer). Errors: invalid_input for a malformed secret.
 func (s *Server) EnableWebhooks(app ingest.Appender, opts WebhookOptions) error {

@@ -148,7 +148,7 @@ func pickEvents(t *testing.T, n int) (plain []*domain.Event, withCode, unlocked 
 	return plain, withCode, unlocked
 }
 
-// TestWebhookResponses sends one webhook per answer of SPEC §6 through the
+// TestWebhookResponses sends one webhook per answer of docs/webhooks.md through the
 // whole handler stack and checks the status, the error type, that the
 // message says what is wrong, and that the log grew by one event for an
 // append and not at all for any other answer. Every response is validated

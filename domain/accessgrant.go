@@ -7,7 +7,7 @@ type GrantMethod struct {
 	IsIssued       bool   `json:"is_issued"`
 }
 
-// AccessGrant is the summary of one access grant (SPEC §3.5), aggregated
+// AccessGrant is the summary of one access grant (docs/fold.md), aggregated
 // from the events of its history. Every aggregate is order-independent
 // (unions, minimum, maximum, count, latest by fold key), so applying events
 // in any order gives the same summary.

@@ -65,7 +65,7 @@ const (
 	foldE3 = "2026-02-12T10:00:00Z"
 )
 
-// TestAccessGrantApply checks the grant summary (SPEC §3.5). Events are
+// TestAccessGrantApply checks the grant summary (docs/fold.md). Events are
 // applied in the order given, which is not fold order.
 func TestAccessGrantApply(t *testing.T) {
 	tests := []struct {
@@ -221,7 +221,7 @@ const foldGrantEmptyJSON = `{
   "event_count": 1
 }`
 
-// TestAccessGrantJSON checks the summary's output form (SPEC §3.5, §3.7).
+// TestAccessGrantJSON checks the summary's output form (docs/fold.md).
 func TestAccessGrantJSON(t *testing.T) {
 	t.Run("full", func(t *testing.T) {
 		g := foldGrantApply(t, foldEvents(t, foldGrantEvents...))
@@ -284,7 +284,7 @@ func foldGrantStateOf(tb testing.TB, g *domain.AccessGrant) foldGrantState {
 }
 
 // TestAccessGrantApplyOrderIndependence applies the same events in every
-// permutation and checks the summary never changes (SPEC §3.1).
+// permutation and checks the summary never changes (docs/fold.md).
 func TestAccessGrantApplyOrderIndependence(t *testing.T) {
 	events := foldEvents(t, foldGrantEvents...)
 	want := foldGrantStateOf(t, foldGrantApply(t, foldSorted(events)))

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Access-method statuses (SPEC §3.3).
+// Access-method statuses (docs/fold.md).
 const (
 	StatusCreated          = "created"
 	StatusEncodingRequired = "encoding_required"
@@ -116,7 +116,7 @@ type Anomaly struct {
 	Reason    string `json:"reason"`
 }
 
-// AccessMethod is the state of one access method (SPEC §3.2), folded from its
+// AccessMethod is the state of one access method (docs/fold.md), folded from its
 // events in fold order. Field names follow Seam's access_method object.
 type AccessMethod struct {
 	AccessMethodID     ID            `json:"access_method_id"`
@@ -189,7 +189,7 @@ func FoldAccessMethod(events []*Event) *AccessMethod {
 	return s
 }
 
-// Apply folds one event into s (SPEC §3.3, §3.4). Events must be applied in
+// Apply folds one event into s (docs/fold.md). Events must be applied in
 // fold order; events whose type does not fold are ignored.
 func (s *AccessMethod) Apply(e *Event) {
 	if !Folds(e.Type) {
@@ -276,7 +276,7 @@ func (s *AccessMethod) anomaly(e *Event, reason string) {
 	s.Anomalies = append(s.Anomalies, Anomaly{EventID: e.ID, EventType: e.Type, Reason: reason})
 }
 
-// Redacted returns a copy of s with the PIN code hidden (SPEC §5): code is
+// Redacted returns a copy of s with the PIN code hidden (docs/api.md): code is
 // null and code_redacted true when a code exists.
 func (s *AccessMethod) Redacted() *AccessMethod {
 	c := *s

@@ -11,7 +11,7 @@ import (
 	"github.com/amtrack/amtrack/domain"
 )
 
-// TestAccessMethodAnomalies has one case per anomaly (SPEC §3.4).
+// TestAccessMethodAnomalies has one case per anomaly (docs/fold.md).
 func TestAccessMethodAnomalies(t *testing.T) {
 	cases := []foldCase{
 		{
@@ -142,7 +142,7 @@ func TestAccessMethodAnomalies(t *testing.T) {
 }
 
 // TestAccessMethodIgnoresOtherTypes checks that events whose type does not
-// fold leave the state alone (SPEC §1.3).
+// fold leave the state alone (docs/events.md).
 func TestAccessMethodIgnoresOtherTypes(t *testing.T) {
 	others := []foldE{
 		{90, "access_method.foo", "07:00", ""},

@@ -102,7 +102,7 @@ const foldMinimalJSON = `{
   "anomalies": []
 }`
 
-// TestAccessMethodJSON checks the output form (SPEC §3.2, §3.7): field order,
+// TestAccessMethodJSON checks the output form (docs/fold.md): field order,
 // times, ids, empty lists and nulls.
 func TestAccessMethodJSON(t *testing.T) {
 	for _, tt := range []struct {
@@ -122,7 +122,7 @@ func TestAccessMethodJSON(t *testing.T) {
 	}
 }
 
-// TestAccessMethodRedacted checks Redacted (SPEC §5): code null and
+// TestAccessMethodRedacted checks Redacted (docs/api.md): code null and
 // code_redacted true only when a code exists, on a copy.
 func TestAccessMethodRedacted(t *testing.T) {
 	t.Run("with a code", func(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 )
 
 // TestAccessMethodTransitions has one case per row of the transition table
-// (SPEC §3.3), each reached from a state where every effect of the row shows.
+// (docs/fold.md), each reached from a state where every effect of the row shows.
 func TestAccessMethodTransitions(t *testing.T) {
 	foldCheck(t, []foldCase{
 		{
@@ -150,7 +150,7 @@ func TestAccessMethodTransitions(t *testing.T) {
 	})
 }
 
-// TestAccessMethodRules covers the rules under the transition table (SPEC §3.3).
+// TestAccessMethodRules covers the rules under the transition table (docs/fold.md).
 func TestAccessMethodRules(t *testing.T) {
 	foldCheck(t, []foldCase{
 		// A method first seen through an event that sets no status starts as created.

@@ -116,7 +116,7 @@ func cmpInt(a, b int64) int {
 	return 1
 }
 
-// ParseEvent parses one Seam event strictly (SPEC §1). It accepts every
+// ParseEvent parses one Seam event strictly (docs/events.md). It accepts every
 // payload Seam's schemas allow, plus the real-world deviations: missing
 // access_grant_ids, unknown fields, 0-9 fractional digits, ids that are hex
 // 8-4-4-4-12 without RFC 4122 version bits. Anything else is refused with an

@@ -76,7 +76,7 @@ var foldScenarios = []struct {
 }
 
 // TestFoldOrderIndependence checks that folding events sorted by Key gives
-// the same JSON whatever order they arrived in (SPEC §3.1).
+// the same JSON whatever order they arrived in (docs/fold.md).
 func TestFoldOrderIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sc := range foldScenarios {

@@ -80,9 +80,6 @@ func (id ID) String() string {
 	return string(b[:])
 }
 
-// Bytes returns the id's 16 bytes (as stored in the database).
-func (id ID) Bytes() []byte { return id[:] }
-
 // MarshalText writes the lowercase form, so ids print the same everywhere.
 func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 

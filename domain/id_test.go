@@ -55,7 +55,7 @@ func TestParseID(t *testing.T) {
 func TestIDBytes(t *testing.T) {
 	id := domain.MustParseID("00112233-4455-6677-8899-AABBCCDDEEFF")
 	want := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
-	assert.Equal(t, want, id.Bytes())
+	assert.Equal(t, want, id[:])
 
 	got, ok := domain.IDFromBytes(want)
 	require.True(t, ok)

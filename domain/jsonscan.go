@@ -146,8 +146,8 @@ func isSpace(c byte) bool {
 
 // jsonString decodes the JSON string literal v. A literal with no escape,
 // no control character and only valid UTF-8 (nearly every one Seam sends)
-// is its own text; any other goes through encoding/json, which decides it
-// exactly as before.
+// is its own text; any other goes through encoding/json, so every literal
+// decodes exactly as json.Unmarshal decodes it.
 func jsonString(v []byte) (string, bool) {
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && isPlainString(v[1:len(v)-1]) {
 		return string(v[1 : len(v)-1]), true

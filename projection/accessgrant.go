@@ -52,7 +52,7 @@ func (p *Projection) AccessGrant(ctx context.Context, id domain.ID) (*domain.Acc
 // store.HistoryFilter.
 type HistoryFilter = store.HistoryFilter
 
-// GrantHistory returns a grant's events in fold order (SPEC §3.5).
+// GrantHistory returns a grant's events in fold order (docs/fold.md).
 // Errors: not_found when the grant has no events at all.
 func (p *Projection) GrantHistory(ctx context.Context, id domain.ID, f HistoryFilter) ([]store.Record, error) {
 	return p.db.Log().GrantEvents(ctx, id, f)

@@ -8,7 +8,7 @@ import (
 )
 
 // EventItem is how every event list of the API and the CLI prints a logged
-// event (SPEC §5).
+// event (docs/api.md).
 type EventItem struct {
 	Seq        int64           `json:"seq"`
 	ReceivedAt domain.Time     `json:"received_at"`

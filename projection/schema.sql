@@ -2,7 +2,7 @@
 -- renamed to the live names in the swap transaction. @g is the generation
 -- suffix ("_g7"), @t the table-name suffix while building ("_g7", "" once live).
 
--- One row per access method: its state as JSON (SPEC §3.2) and the columns
+-- One row per access method: its state as JSON (docs/fold.md) and the columns
 -- the list endpoint filters on. Keyed by the method's stream number so the
 -- rows of active methods are near each other.
 CREATE TABLE access_methods@t (
@@ -34,7 +34,7 @@ CREATE TABLE access_method_keys@t (
 ) WITHOUT ROWID;
 CREATE INDEX access_method_keys@g_method ON access_method_keys@t (access_method_id);
 
--- One row per grant: its summary (SPEC §3.5) without access_methods, which
+-- One row per grant: its summary (docs/fold.md) without access_methods, which
 -- queries join from access_method_grants.
 CREATE TABLE access_grants@t (
     stream          INTEGER PRIMARY KEY,

@@ -10,7 +10,7 @@ import (
 	"github.com/amtrack/amtrack/domain"
 )
 
-// Sources of events (SPEC §2.2).
+// Sources of events (docs/log.md).
 const (
 	SourceWebhook = "webhook"
 	SourceFile    = "file"

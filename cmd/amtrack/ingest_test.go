@@ -231,7 +231,7 @@ func TestIngestRejections(t *testing.T) {
 			},
 		},
 		{
-			// SPEC §1.2: one bad event in a file does not stop the good ones,
+			// docs/events.md: one bad event in a file does not stop the good ones,
 			// also when the bad one is the first line.
 			"malformed first line",
 			"{\"event_id\": broken\n" + good1 + "\n" + good2 + "\n",
@@ -239,7 +239,7 @@ func TestIngestRejections(t *testing.T) {
 			[]rejection{{1, "not valid JSON"}},
 		},
 		{
-			// SPEC §1.2, with JSON Lines that start with a blank line.
+			// The same, with JSON Lines that start with a blank line.
 			"malformed line after leading blank line",
 			"\n" + good1 + "\n" + "{not json\n" + good2 + "\n",
 			2,
@@ -525,7 +525,7 @@ func TestIngestStrict(t *testing.T) {
 
 // TestIngestByteOrderMark: the reader skips a UTF-8 byte order mark when it
 // sniffs the format; whatever it makes of the first line, one bad line must
-// not stop the good ones (SPEC §1.2).
+// not stop the good ones (docs/events.md).
 func TestIngestByteOrderMark(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")

@@ -249,7 +249,7 @@ func TestGolden(t *testing.T) {
 				assert.Equal(t, string(want), forward[name], "%s, events in file order", name)
 				assert.Equal(t, string(want), reversed[name], "%s, events in reverse order", name)
 
-				// PIN codes are secrets (SPEC §5).
+				// PIN codes are secrets (docs/api.md).
 				if !strings.Contains(name, ".reveal.") {
 					for _, code := range codes {
 						assert.NotContains(t, forward[name], code, "%s leaks a PIN code", name)
@@ -394,7 +394,7 @@ func TestShowMatchesHistory(t *testing.T) {
 }
 
 // TestIDsCaseInsensitive: ids on the command line are case-insensitive and
-// printed lowercase (SPEC §2.1, §3.7).
+// printed lowercase (docs/log.md).
 func TestIDsCaseInsensitive(t *testing.T) {
 	t.Parallel()
 	db := tempDB(t)

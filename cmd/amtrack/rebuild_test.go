@@ -128,7 +128,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			assert.Equal(t, 1, got.code, "verify must fail; stdout:\n%s", got.stdout)
 			assert.Contains(t, got.stdout+got.stderr, id, "verify must name the access method")
 			assert.NotContains(t, got.stdout+got.stderr, "projection matches")
-			// PIN codes are secrets (SPEC §5): not even verify prints them.
+			// PIN codes are secrets (docs/api.md): not even verify prints them.
 			assert.NotContains(t, got.stdout+got.stderr, code, "verify output leaks the PIN code of %s", id)
 
 			got = runCLI(t, "", "rebuild", "--db", db)

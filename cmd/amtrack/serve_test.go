@@ -124,7 +124,7 @@ func TestServe(t *testing.T) {
 	require.Len(t, list.AccessMethods, 1)
 	m := list.AccessMethods[0]
 
-	// SPEC §3.7: the API and the CLI print the same JSON bodies.
+	// docs/fold.md: the API and the CLI print the same JSON bodies.
 	show := runCLI(t, "", "show", "--db", db, m.ID)
 	require.Equal(t, 0, show.code, show.stderr)
 	status, body = fetch(t, r.base+"/v1/access_methods/"+m.ID, "")

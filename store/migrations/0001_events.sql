@@ -1,4 +1,4 @@
--- The append-only event log (SPEC §2). One row per accepted event: the raw
+-- The append-only event log (docs/log.md). One row per accepted event: the raw
 -- payload exactly as received, plus the fields the fold reads, extracted once
 -- at append so that a rebuild never has to decode JSON. Ids are 16-byte blobs
 -- (smaller random-key indexes), times Unix nanoseconds in UTC.
