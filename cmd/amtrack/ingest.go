@@ -26,6 +26,12 @@ import (
 // tests can make batches small.
 var ingestBatch = 50000
 
+// ingestIdle is how long the input may stay silent before the events read
+// so far are appended without waiting for a whole batch, so that a stream
+// that trickles in (tail -f events.jsonl | amtrack ingest -) is committed
+// as it comes. A variable, so that tests can change it.
+var ingestIdle = 200 * time.Millisecond
+
 // entry is one input event on its way to the log: parsed, or refused.
 type entry struct {
 	name    string
@@ -87,61 +93,147 @@ func checkInputs(names []string) error {
 
 // ingest appends the events of the inputs names, parsing the next batch
 // while one is appended. It returns what it committed, also with an error:
-// an append's or a read's, or ctx's when it was cancelled. Then it does not
-// wait for the reader, which may be blocked reading stdin: that stops at
-// its next event.
+// an append's or a read's, or ctx's when it was cancelled. Cancelling is a
+// clean stop: the batch being appended commits, and so do the events
+// already parsed, then ingest returns without waiting for the reader,
+// which may be blocked reading stdin.
 func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, bar *progress) (ingest.Tally, error) {
-	batches := make(chan []entry) // unbuffered: at most two batches in memory
+	b := &batcher{out: make(chan []entry), size: ingestBatch} // unbuffered: at most two batches in memory
+	if strict {
+		b.size = 0 // everything in one batch
+	}
 	readErr := make(chan error, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading() // nothing more will be appended: stop parsing
-	size := ingestBatch
-	if strict {
-		size = 0 // everything in one batch
-	}
 	go func() {
-		defer close(batches)
-		readErr <- readInputs(readCtx, e, names, size, bar, batches)
+		defer b.close()
+		readErr <- readInputs(readCtx, e, names, b, bar)
 	}()
 
 	var c ingest.Tally
+	// Appends finish once begun, so that a Ctrl-C commits what was read.
+	appendCtx := context.WithoutCancel(ctx)
+	appendOne := func(batch []entry) error {
+		if strict {
+			return a.appendStrict(appendCtx, batch, &c, bar, e.stderr)
+		}
+		return a.appendBatch(appendCtx, batch, &c, bar, e.stderr)
+	}
 	for {
 		select {
-		case batch, ok := <-batches:
+		case batch, ok := <-b.out:
 			if !ok {
 				return c, <-readErr
 			}
-			var err error
-			if strict {
-				err = a.appendStrict(ctx, batch, &c, bar, e.stderr)
-			} else {
-				err = a.appendBatch(ctx, batch, &c, bar, e.stderr)
-			}
-			if err != nil {
+			if err := appendOne(batch); err != nil {
 				return c, err
 			}
 		case <-ctx.Done():
+			if strict { // all or nothing: the input was not read to its end
+				return c, ctx.Err()
+			}
+			if rest := b.takeRest(); len(rest) > 0 {
+				if err := appendOne(rest); err != nil {
+					return c, errors.Join(ctx.Err(), err)
+				}
+			}
 			return c, ctx.Err()
 		}
 	}
 }
 
-// readInputs reads and parses every input, sending batches of size entries
-// (size 0: everything in one batch) and counting them on bar.
-func readInputs(ctx context.Context, e *env, names []string, size int, bar *progress, out chan<- []entry) error {
-	send := func(batch []entry) error {
-		select {
-		case out <- batch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// batcher gathers parsed entries into batches of size (0: one batch of
+// everything) and sends them on out, in input order. Every send happens
+// under mu, so a batch flushed early (the input went idle) can never
+// overtake the one before it.
+type batcher struct {
+	mu    sync.Mutex
+	batch []entry
+	size  int
+	out   chan []entry
+	done  bool // takeRest was called: nothing more is sent
+	shut  bool // out is closed
+}
+
+// close closes out, under mu: an idle flush still running can no longer
+// send on it.
+func (b *batcher) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.shut = true
+	close(b.out)
+}
+
+// add adds en, sending the batch once it is full.
+func (b *batcher) add(ctx context.Context, en entry) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batch = append(b.batch, en)
+	if b.size > 0 && len(b.batch) >= b.size {
+		return b.sendLocked(ctx)
 	}
-	var batch []entry
+	return nil
+}
+
+// flush sends what has been gathered, if anything (the end of the input,
+// or an input gone idle). Errors: ctx's.
+func (b *batcher) flush(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.batch) == 0 {
+		return nil
+	}
+	return b.sendLocked(ctx)
+}
+
+// sendLocked sends the batch; when ctx ends first the batch stays, for
+// takeRest.
+func (b *batcher) sendLocked(ctx context.Context) error {
+	if b.done || b.shut {
+		return ctx.Err()
+	}
+	select {
+	case b.out <- b.batch:
+		b.batch = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// takeRest returns what was gathered and not sent, and stops the batcher.
+func (b *batcher) takeRest() []entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rest := b.batch
+	b.batch, b.done = nil, true
+	return rest
+}
+
+// idleReader calls onIdle when a Read has waited longer than idle.
+type idleReader struct {
+	r      io.Reader
+	idle   time.Duration
+	onIdle func()
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	t := time.AfterFunc(r.idle, r.onIdle)
+	defer t.Stop()
+	return r.r.Read(p)
+}
+
+// readInputs reads and parses every input into b, and counts the events on
+// bar. Events wait in b for a whole batch only while the input keeps
+// coming: one silent for ingestIdle flushes them.
+func readInputs(ctx context.Context, e *env, names []string, b *batcher, bar *progress) error {
 	for _, name := range names {
 		r, label, closeFn, err := openInput(e, name)
 		if err != nil {
 			return err
+		}
+		if b.size > 0 {
+			r = idleReader{r: r, idle: ingestIdle, onIdle: func() { _ = b.flush(ctx) }}
 		}
 		bar.describe(label)
 		err = readItems(r, func(it item) error {
@@ -152,25 +244,15 @@ func readInputs(ctx context.Context, e *env, names []string, size int, bar *prog
 			if en.err == nil {
 				en.pending, en.err = ingest.Parse(it.raw, store.SourceFile, "", time.Time{})
 			}
-			batch = append(batch, en)
 			bar.add(1)
-			if size > 0 && len(batch) >= size {
-				if err := send(batch); err != nil {
-					return err
-				}
-				batch = nil
-			}
-			return nil
+			return b.add(ctx, en)
 		})
 		closeFn()
 		if err != nil {
 			return fmt.Errorf("read %s: %w", label, err)
 		}
 	}
-	if len(batch) > 0 {
-		return send(batch)
-	}
-	return nil
+	return b.flush(ctx)
 }
 
 // openInput opens a named input ("-" is stdin).

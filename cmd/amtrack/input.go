@@ -48,8 +48,25 @@ func readItems(r io.Reader, emit func(item) error) error {
 // spansLines reports whether the input starts with one JSON value written
 // over several lines (a pretty-printed object) rather than JSON Lines. It
 // only peeks: a first value that does not decode means JSON Lines, where a
-// bad line is reported and the next lines still count.
+// bad line is reported and the next lines still count. A first line that
+// is a JSON value by itself means JSON Lines at once, so a stream that
+// trickles in (stdin) is not held until a whole buffer has arrived.
 func spansLines(br *bufio.Reader) bool {
+	for {
+		buf, err := br.Peek(br.Buffered())
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if json.Valid(buf[:i]) {
+				return false
+			}
+			break
+		}
+		if err != nil || len(buf) == br.Size() {
+			break
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil { // wait for one more byte
+			break
+		}
+	}
 	buf, _ := br.Peek(br.Size())
 	dec := json.NewDecoder(bytes.NewReader(buf))
 	var v json.RawMessage
