@@ -71,6 +71,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "request refused", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("type", code), slog.String("message", msg))
 	}
+	if status == http.StatusServiceUnavailable {
+		// Seam, load balancers and clients retry a 503; say when.
+		w.Header().Set("Retry-After", "30")
+	}
 	if code == domain.EUnauthorized && strings.HasPrefix(r.URL.Path, "/v1/") {
 		// Only the API takes a bearer token; a webhook's 401 is about its signature.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="amtrack"`)

@@ -14,8 +14,8 @@ import (
 )
 
 // codeUnavailable is the error type of a 503: the webhook receiver is not
-// configured. It is not one of the domain's codes: only the API answers it.
-const codeUnavailable = "unavailable"
+// configured, or the database cannot take a write now.
+const codeUnavailable = domain.EUnavailable
 
 // codeRequestTimeout is the error type of a 408: the request body did not
 // arrive within the server's read timeout.

@@ -16,6 +16,9 @@ const (
 	EUnauthorized = "unauthorized"
 	ETooLarge     = "payload_too_large"
 	EInternal     = "internal"
+	// EUnavailable: the database cannot take a write now (a full disk, a
+	// read-only or damaged file); retrying later may succeed.
+	EUnavailable = "unavailable"
 )
 
 // Error is amtrack's error type: a machine-readable code, the field it is

@@ -210,16 +210,33 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	db.dataVersion = version
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(fmt.Errorf("commit: %w", err))
 	}
 	db.rememberStreams(tx.streams)
 	for _, fn := range tx.onCommit {
 		fn()
 	}
 	return nil
+}
+
+// unavailable marks err as an unavailable *domain.Error, keeping it in the
+// chain, when SQLite refused the write for want of room or a writable file
+// (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN): the event
+// was not stored, and a retry once the disk is mended may succeed.
+func unavailable(err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrReadonly, sqlite3.ErrCantOpen:
+		return fmt.Errorf("%w: %w", domain.Errorf(domain.EUnavailable,
+			"the database cannot take writes now (%s): check the disk's free space and the database file", se.Code.Error()), err)
+	}
+	return err
 }
 
 // Snapshot is a read-only transaction on the readers: every read through

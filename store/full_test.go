@@ -1,0 +1,45 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/store"
+)
+
+// TestFullDiskIsUnavailable: a write that SQLite refuses for want of room
+// (SQLITE_FULL, here from a page limit on the writer connection, as a full
+// disk gives) is an unavailable error, so that a webhook answers 503 and
+// Seam retries; nothing of the batch is stored.
+func TestFullDiskIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	_, err := db.Append(ctx, pending(event(t, 1, "access_method.created", "")), nil)
+	require.NoError(t, err)
+	before := dump(t, db)
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		var pages int
+		if err := tx.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages))
+		return err
+	}))
+	big := `,"note":"` + strings.Repeat("x", 64<<10) + `"`
+	var batch []*domain.Event
+	for n := 2; n < 40; n++ {
+		batch = append(batch, event(t, n, "access_method.issued", big))
+	}
+	_, err = db.Append(ctx, pending(batch...), nil)
+	require.Error(t, err)
+	assert.Equal(t, domain.EUnavailable, domain.ErrorCode(err), "%v", err)
+	assert.Contains(t, domain.ErrorMessage(err), "cannot take writes now")
+	assert.Contains(t, err.Error(), "full", "the cause stays in the chain")
+	assert.Equal(t, before, dump(t, db), "nothing of the batch is stored")
+}
