@@ -21,6 +21,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/projection/projectiontest"
 )
@@ -29,11 +30,6 @@ var _ api.ReadModel = (*projection.Projection)(nil)
 
 // MustOpen opens a projection over a fresh database file.
 func MustOpen(tb testing.TB) *projection.Projection { return projectiontest.MustOpen(tb) }
-
-// generate returns generate's stream for (methods, seed), parsed.
-func generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
-	return projectiontest.Generate(tb, methods, seed)
-}
 
 // appendEvents appends events in batches of at most 500.
 func appendEvents(tb testing.TB, p *projection.Projection, events []*domain.Event) {
@@ -46,7 +42,7 @@ func appendEvents(tb testing.TB, p *projection.Projection, events []*domain.Even
 func seeded(tb testing.TB) (*projection.Projection, []*domain.Event) {
 	tb.Helper()
 	p := MustOpen(tb)
-	events := generate(tb, 60, 7)
+	events := testutil.Events(tb, 60, 7)
 	appendEvents(tb, p, events)
 	return p, events
 }
@@ -200,24 +196,6 @@ func (c *client) validateError(res response) {
 // newLogger logs everything, as text, to w.
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes (server logs).
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fakeModel wraps a ReadModel to make some of its methods fail, block or

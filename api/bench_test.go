@@ -10,6 +10,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -30,7 +31,7 @@ func benchData(tb testing.TB) (*projection.Projection, []string, []string) {
 		batch = batch[:0]
 		return err
 	}
-	err := domain.Generate(domain.GenerateOptions{Methods: benchMethods, Seed: 1}, func(raw []byte) error {
+	err := generate.Stream(generate.Options{Methods: benchMethods, Seed: 1}, func(raw []byte) error {
 		e, err := domain.ParseEvent(raw)
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/api"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -137,7 +138,7 @@ func (p *switchingProber) ProbeWrite(context.Context) error {
 // a token, and the disk the log goes to may be the full one.
 func TestReadyzLogsFailureOnce(t *testing.T) {
 	p, _ := seeded(t)
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	prober := &switchingProber{err: errors.New("database or disk is full")}
 	srv := api.NewServer(p, api.Options{WriteProbe: prober, Logger: newLogger(&logs)})
 	api.SetProbeTTL(srv, 0) // every request probes

@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 )
 
@@ -154,7 +155,7 @@ func padded(t *testing.T, events []*domain.Event, n int) []*domain.Event {
 // log, and following the cursor returns every event once, in order.
 func TestPageBudgetLargeEvents(t *testing.T) {
 	const eventBytes = 300 << 10
-	events := padded(t, generate(t, 2, 1)[:12], eventBytes)
+	events := padded(t, testutil.Events(t, 2, 1)[:12], eventBytes)
 	p := MustOpen(t)
 	appendEvents(t, p, events)
 	c := newClient(t, api.NewServer(p, api.Options{}).Handler())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // walk follows a list from target to its last page, calling between after
@@ -143,7 +144,7 @@ func TestPaginationWalk(t *testing.T) {
 // when the walk began is skipped or repeated, the order holds, and items
 // appended after the position are picked up.
 func TestPaginationWhileAppending(t *testing.T) {
-	all := generate(t, 60, 7)
+	all := testutil.Events(t, 60, 7)
 	id := pickIDs(t, all)
 	grant, method := domain.MustParseID(id.grant), domain.MustParseID(id.method)
 	cut := len(all) * 6 / 10

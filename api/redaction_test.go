@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // crawl GETs every route for every access method, grant and event of
@@ -127,7 +128,7 @@ func TestNoCodeWithoutReveal(t *testing.T) {
 // another letter case, nested and repeated is redacted on every route that
 // prints an event (the log, one event, both histories).
 func TestRedactEscapedCode(t *testing.T) {
-	events := generate(t, 3, 2)
+	events := testutil.Events(t, 3, 2)
 	var code string
 	var target *domain.Event
 	for i, e := range events {

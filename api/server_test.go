@@ -19,6 +19,7 @@ import (
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/ingest"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -90,16 +91,6 @@ func serve(t *testing.T, srv *api.Server) (string, func() error) {
 	return srv.URL(), stop
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return res.StatusCode, string(b)
-}
-
 // TestGracefulShutdown checks that a request in flight when the server
 // is told to stop finishes, that no new connection is accepted meanwhile,
 // and that Serve then returns nil.
@@ -108,7 +99,7 @@ func TestGracefulShutdown(t *testing.T) {
 	id := pickIDs(t, events)
 	model := &fakeModel{ReadModel: p, block: make(chan struct{}), entered: make(chan struct{}, 1)}
 	base, stop := serve(t, api.NewServer(model, api.Options{}))
-	status, _ := httpGet(t, base+"/healthz")
+	status, _ := testutil.Get(t, base+"/healthz", "")
 	require.Equal(t, 200, status)
 
 	type answer struct {
@@ -251,7 +242,7 @@ func TestMetrics(t *testing.T) {
 func TestRequestLogging(t *testing.T) {
 	p, events := seeded(t)
 	id := pickIDs(t, events)
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	c := newClient(t, api.NewServer(p, api.Options{Logger: newLogger(&logs)}).Handler())
 	c.get("/v1/access_methods/" + id.method)
 	c.get("/v1/access_methods/nope")
@@ -262,7 +253,7 @@ func TestRequestLogging(t *testing.T) {
 	assert.Contains(t, lines[2], "level=DEBUG msg=request method=GET uri=/v1/access_methods/nope route=/v1/access_methods/{access_method_id} status=400")
 
 	// At info, requests that succeed leave no line.
-	var quiet lockedBuffer
+	var quiet testutil.Buffer
 	info := slog.New(slog.NewTextHandler(&quiet, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c = newClient(t, api.NewServer(p, api.Options{Logger: info}).Handler())
 	c.get("/v1/access_methods/" + id.method)

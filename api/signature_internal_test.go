@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // The test vector documented for Seam's (Svix) webhooks.
@@ -42,17 +43,9 @@ func TestSignatureTestVector(t *testing.T) {
 func TestSignatureRefusals(t *testing.T) {
 	v, err := NewSignatureVerifier(vectorSecret)
 	require.NoError(t, err)
-	wh, err := standardwebhooks.NewWebhook(vectorSecret)
-	require.NoError(t, err)
 	body := []byte(`{"event_id":"x"}`)
 	sign := func(id string, at time.Time, b []byte) http.Header {
-		sig, err := wh.Sign(id, at, b)
-		require.NoError(t, err)
-		h := http.Header{}
-		h.Set("svix-id", id)
-		h.Set("svix-timestamp", strconv.FormatInt(at.Unix(), 10))
-		h.Set("svix-signature", sig)
-		return h
+		return testutil.Sign(t, vectorSecret, "svix-", id, at, b)
 	}
 	now := time.Now()
 	assert.NoError(t, v.Verify(body, sign("msg_1", now, body)))
@@ -156,22 +149,17 @@ func TestSignatureEmptyKeyForgery(t *testing.T) {
 func TestSignatureHeaderPrecedence(t *testing.T) {
 	v, err := NewSignatureVerifier(vectorSecret)
 	require.NoError(t, err)
-	other, err := standardwebhooks.NewWebhook("whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=")
-	require.NoError(t, err)
-	good, err := standardwebhooks.NewWebhook(vectorSecret)
-	require.NoError(t, err)
+	other := testutil.NewSigner(t, "whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=")
+	good := testutil.NewSigner(t, vectorSecret)
 	body := []byte(`{"event_id":"x"}`)
 	now := time.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
-	sig := func(wh *standardwebhooks.Webhook, id string) string {
-		s, err := wh.Sign(id, now, body)
-		require.NoError(t, err)
-		return s
-	}
 	// set returns the three headers of family ("svix-" or "webhook-")
-	// signed by wh under id; a "" name in skip leaves that header out.
-	set := func(family string, wh *standardwebhooks.Webhook, id string, skip ...string) map[string]string {
-		m := map[string]string{family + "id": id, family + "timestamp": ts, family + "signature": sig(wh, id)}
+	// signed by s under id; a "" name in skip leaves that header out.
+	set := func(family string, s *testutil.Signer, id string, skip ...string) map[string]string {
+		h, err := s.Sign(family, id, now, body)
+		require.NoError(t, err)
+		m := map[string]string{family + "id": id, family + "timestamp": ts, family + "signature": h.Get(family + "signature")}
 		for _, s := range skip {
 			delete(m, family+s)
 		}

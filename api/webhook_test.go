@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -55,27 +55,13 @@ func newWebhookEnv(t *testing.T, opts api.WebhookOptions) *webhookEnv {
 	return &webhookEnv{p: p, c: newClient(t, srv.Handler()), h: srv.Handler()}
 }
 
-// sign returns the signature headers of body with family's names ("svix-"
-// or "webhook-").
-func sign(t testing.TB, secret, family, msgID string, at time.Time, body []byte) http.Header {
-	t.Helper()
-	wh, err := standardwebhooks.NewWebhook(secret)
-	require.NoError(t, err)
-	sig, err := wh.Sign(msgID, at, body)
-	require.NoError(t, err)
-	h := http.Header{}
-	h.Set(family+"id", msgID)
-	h.Set(family+"timestamp", strconv.FormatInt(at.Unix(), 10))
-	h.Set(family+"signature", sig)
-	return h
-}
-
 var msgSeq atomic.Int64
 
 // signed signs body now with the test secret and svix-* names, under a new
 // message id.
 func signed(t testing.TB, body []byte) http.Header {
-	return sign(t, webhookSecret, "svix-", fmt.Sprintf("msg_%d", msgSeq.Add(1)), time.Now(), body)
+	t.Helper()
+	return testutil.Sign(t, webhookSecret, "svix-", fmt.Sprintf("msg_%d", msgSeq.Add(1)), time.Now(), body)
 }
 
 // post sends one webhook through the validating client.
@@ -132,7 +118,7 @@ func withField(t testing.TB, raw []byte, field, value string) []byte {
 // not fold).
 func pickEvents(t *testing.T, n int) (plain []*domain.Event, withCode, unlocked *domain.Event) {
 	t.Helper()
-	for _, e := range generate(t, 40, 11) {
+	for _, e := range testutil.Events(t, 40, 11) {
 		switch {
 		case e.Code != nil && withCode == nil:
 			withCode = e
@@ -190,7 +176,7 @@ func TestWebhookResponses(t *testing.T) {
 		check    func(t *testing.T, res response)
 	}
 	at := func(d time.Duration, body []byte) http.Header {
-		return sign(t, webhookSecret, "svix-", "msg_at", now.Add(d), body)
+		return testutil.Sign(t, webhookSecret, "svix-", "msg_at", now.Add(d), body)
 	}
 	without := func(h http.Header, name string) http.Header { h.Del(name); return h }
 	with := func(h http.Header, name, value string) http.Header { h.Set(name, value); return h }
@@ -207,13 +193,13 @@ func TestWebhookResponses(t *testing.T) {
 			assert.Equal(t, float64(seq), b["seq"])
 			assert.Equal(t, id, b["event"].(map[string]any)["event_id"])
 		}},
-		{name: "webhook headers", body: evs[2].Raw, header: sign(t, webhookSecret, "webhook-", "msg_std", now, evs[2].Raw),
+		{name: "webhook headers", body: evs[2].Raw, header: testutil.Sign(t, webhookSecret, "webhook-", "msg_std", now, evs[2].Raw),
 			status: 200, appended: true, check: func(t *testing.T, res response) {
 				assert.Equal(t, "msg_std", e.stored(t, evs[2].ID).MessageID, "the message id is kept")
 			}},
 		{name: "both header families: the svix set", body: evs[3].Raw, header: func() http.Header {
-			h := sign(t, webhookSecret, "svix-", "msg_both", now, evs[3].Raw)
-			for k, v := range sign(t, otherSecret, "webhook-", "msg_other", now, evs[3].Raw) {
+			h := testutil.Sign(t, webhookSecret, "svix-", "msg_both", now, evs[3].Raw)
+			for k, v := range testutil.Sign(t, otherSecret, "webhook-", "msg_other", now, evs[3].Raw) {
 				h[k] = v
 			}
 			return h
@@ -222,8 +208,8 @@ func TestWebhookResponses(t *testing.T) {
 		}},
 		{name: "several signatures, one matches", body: evs[4].Raw,
 			header: func() http.Header {
-				h := sign(t, webhookSecret, "svix-", "msg_multi", now, evs[4].Raw)
-				other := sign(t, otherSecret, "svix-", "msg_multi", now, evs[4].Raw)
+				h := testutil.Sign(t, webhookSecret, "svix-", "msg_multi", now, evs[4].Raw)
+				other := testutil.Sign(t, otherSecret, "svix-", "msg_multi", now, evs[4].Raw)
 				return with(h, "svix-signature", other.Get("svix-signature")+" v2,abc "+h.Get("svix-signature")+" v1,bm9pc2U=")
 			}(), status: 200, appended: true},
 		{name: "timestamp 4 minutes old", body: evs[5].Raw, header: at(-4*time.Minute, evs[5].Raw), status: 200, appended: true},
@@ -302,22 +288,22 @@ func TestWebhookResponses(t *testing.T) {
 		{name: "timestamp not a number", body: evs[7].Raw, header: with(signed(t, evs[7].Raw), "svix-timestamp", now.Format(time.RFC3339)), status: 401, errType: "unauthorized", contains: "Unix seconds"},
 		{name: "stale timestamp (-6 min)", body: evs[7].Raw, header: at(-6*time.Minute, evs[7].Raw), status: 401, errType: "unauthorized", contains: "5 minutes"},
 		{name: "future timestamp (+6 min)", body: evs[7].Raw, header: at(6*time.Minute, evs[7].Raw), status: 401, errType: "unauthorized", contains: "5 minutes"},
-		{name: "stale timestamp, webhook headers", body: evs[7].Raw, header: sign(t, webhookSecret, "webhook-", "msg_old", now.Add(-time.Hour), evs[7].Raw),
+		{name: "stale timestamp, webhook headers", body: evs[7].Raw, header: testutil.Sign(t, webhookSecret, "webhook-", "msg_old", now.Add(-time.Hour), evs[7].Raw),
 			status: 401, errType: "unauthorized", contains: "5 minutes"},
 		{name: "both header families, svix forged", body: evs[7].Raw, header: func() http.Header {
-			h := sign(t, otherSecret, "svix-", "msg_forged", now, evs[7].Raw)
-			for k, v := range sign(t, webhookSecret, "webhook-", "msg_good", now, evs[7].Raw) {
+			h := testutil.Sign(t, otherSecret, "svix-", "msg_forged", now, evs[7].Raw)
+			for k, v := range testutil.Sign(t, webhookSecret, "webhook-", "msg_good", now, evs[7].Raw) {
 				h[k] = v
 			}
 			return h
 		}(), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "families mixed header by header", body: evs[7].Raw, header: func() http.Header {
-			h := without(sign(t, webhookSecret, "svix-", "msg_mixed", now, evs[7].Raw), "svix-signature")
-			h.Set("webhook-signature", sign(t, webhookSecret, "webhook-", "msg_mixed", now, evs[7].Raw).Get("webhook-signature"))
+			h := without(testutil.Sign(t, webhookSecret, "svix-", "msg_mixed", now, evs[7].Raw), "svix-signature")
+			h.Set("webhook-signature", testutil.Sign(t, webhookSecret, "webhook-", "msg_mixed", now, evs[7].Raw).Get("webhook-signature"))
 			return h
 		}(), status: 401, errType: "unauthorized", contains: "missing signature headers"},
-		{name: "wrong secret", body: evs[7].Raw, header: sign(t, otherSecret, "svix-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
-		{name: "wrong secret, webhook headers", body: evs[7].Raw, header: sign(t, otherSecret, "webhook-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
+		{name: "wrong secret", body: evs[7].Raw, header: testutil.Sign(t, otherSecret, "svix-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
+		{name: "wrong secret, webhook headers", body: evs[7].Raw, header: testutil.Sign(t, otherSecret, "webhook-", "msg_x", now, evs[7].Raw), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "body changed after signing", body: evs[7].Raw, header: signed(t, append(bytes.Clone(evs[7].Raw), ' ')), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "message id changed after signing", body: evs[7].Raw, header: with(signed(t, evs[7].Raw), "svix-id", "msg_replayed"), status: 401, errType: "unauthorized", contains: "no signature matches"},
 		{name: "timestamp changed after signing", body: evs[7].Raw, header: with(signed(t, evs[7].Raw), "svix-timestamp", strconv.FormatInt(now.Unix()-1, 10)),
@@ -330,7 +316,7 @@ func TestWebhookResponses(t *testing.T) {
 			h := signed(t, evs[7].Raw)
 			return with(h, "svix-signature", "v2,"+strings.TrimPrefix(h.Get("svix-signature"), "v1,"))
 		}(), status: 401, errType: "unauthorized", contains: "no signature matches"},
-		{name: "bad signature before a bad event", body: []byte(`{"event_id":`), header: sign(t, otherSecret, "svix-", "msg_x", now, []byte(`{"event_id":`)),
+		{name: "bad signature before a bad event", body: []byte(`{"event_id":`), header: testutil.Sign(t, otherSecret, "svix-", "msg_x", now, []byte(`{"event_id":`)),
 			status: 401, errType: "unauthorized", contains: "no signature matches"},
 
 		// 413: over 1 MiB, with a Content-Length and streamed.
@@ -438,7 +424,7 @@ func TestWebhookRejectedEventType(t *testing.T) {
 // says how to set one; nothing is stored, signed or not.
 func TestWebhookWithoutSecret(t *testing.T) {
 	e := newWebhookEnv(t, api.WebhookOptions{})
-	ev := generate(t, 2, 1)[0]
+	ev := testutil.Events(t, 2, 1)[0]
 	for name, h := range map[string]http.Header{"unsigned": {}, "signed": signed(t, ev.Raw)} {
 		t.Run(name, func(t *testing.T) {
 			res := e.post(t, bytes.NewReader(ev.Raw), h)
@@ -457,7 +443,7 @@ func TestWebhookWithoutSecret(t *testing.T) {
 // TestWebhookUnsigned: --insecure-unsigned-webhooks accepts webhooks
 // without checking signatures, unless a secret is set, which wins.
 func TestWebhookUnsigned(t *testing.T) {
-	events := generate(t, 2, 1)
+	events := testutil.Events(t, 2, 1)
 	e := newWebhookEnv(t, api.WebhookOptions{AllowUnsigned: true})
 	_, seq, dup := ok(t, e.post(t, bytes.NewReader(events[0].Raw), nil))
 	assert.False(t, dup)
@@ -466,7 +452,7 @@ func TestWebhookUnsigned(t *testing.T) {
 	assert.Equal(t, store.SourceWebhook, rec.Source)
 	assert.Equal(t, "", rec.MessageID)
 	// Signature headers are not checked, but the message id is kept.
-	h := sign(t, otherSecret, "svix-", "msg_unchecked", time.Now().Add(-time.Hour), events[1].Raw)
+	h := testutil.Sign(t, otherSecret, "svix-", "msg_unchecked", time.Now().Add(-time.Hour), events[1].Raw)
 	ok(t, e.post(t, bytes.NewReader(events[1].Raw), h))
 	assert.Equal(t, "msg_unchecked", e.stored(t, events[1].ID).MessageID)
 	// Malformed events are still refused.
@@ -498,7 +484,7 @@ func TestWebhookConcurrent(t *testing.T) {
 	e := newWebhookEnv(t, api.WebhookOptions{Secret: webhookSecret})
 	ts := httptest.NewServer(e.h)
 	defer ts.Close()
-	events := generate(t, 25, 5)
+	events := testutil.Events(t, 25, 5)
 	type answer struct {
 		seq int64
 		dup bool
@@ -506,6 +492,7 @@ func TestWebhookConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	answers := map[string][]answer{}
 	jobs := make(chan *domain.Event)
+	signer := testutil.NewSigner(t, webhookSecret) // signed(t, ...) may FailNow: not in the senders' goroutines
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
@@ -514,7 +501,10 @@ func TestWebhookConcurrent(t *testing.T) {
 				if !assert.NoError(t, err) {
 					continue
 				}
-				req.Header = signed(t, ev.Raw)
+				req.Header, err = signer.Sign("svix-", fmt.Sprintf("msg_%d", msgSeq.Add(1)), time.Now(), ev.Raw)
+				if !assert.NoError(t, err) {
+					continue
+				}
 				res, err := ts.Client().Do(req)
 				if !assert.NoError(t, err) {
 					continue
@@ -557,7 +547,7 @@ func TestWebhookConcurrent(t *testing.T) {
 // rawWebhookServer serves the webhook receiver (with a secret) over real
 // HTTP on 127.0.0.1, with the given read timeout (0: none), logging
 // everything to log.
-func rawWebhookServer(t *testing.T, readTimeout time.Duration, log *lockedBuffer) *httptest.Server {
+func rawWebhookServer(t *testing.T, readTimeout time.Duration, log *testutil.Buffer) *httptest.Server {
 	t.Helper()
 	p := MustOpen(t)
 	logger := newLogger(log)
@@ -602,7 +592,7 @@ func TestWebhookBrokenBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := &lockedBuffer{}
+			log := &testutil.Buffer{}
 			ts := rawWebhookServer(t, tt.timeout, log)
 			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 			require.NoError(t, err)
@@ -637,7 +627,7 @@ func TestWebhookBrokenBodies(t *testing.T) {
 // TestWebhookClientGone: a client that sends part of a body and closes the
 // connection logs no ERROR line either.
 func TestWebhookClientGone(t *testing.T) {
-	log := &lockedBuffer{}
+	log := &testutil.Buffer{}
 	ts := rawWebhookServer(t, 0, log)
 	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
 	require.NoError(t, err)

@@ -12,14 +12,12 @@ import (
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/ingest"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
 // issued is a well-formed access_method.issued event.
-const issued = `{"event_id":"0f5d2c1a-1b2c-4d3e-8f40-5a6b7c8d9e01","event_type":"access_method.issued",` +
-	`"workspace_id":"0f5d2c1a-1b2c-4d3e-8f40-5a6b7c8d9e02","created_at":"2026-01-05T08:00:00Z",` +
-	`"occurred_at":"2026-01-05T08:00:00Z","access_method_id":"0f5d2c1a-1b2c-4d3e-8f40-5a6b7c8d9e03",` +
-	`"access_grant_ids":[],"code":"1234"}`
+var issued = testutil.MethodEvent(1, "issued", `,"code":"1234"`)
 
 // counter records what a Tally tells its Counter.
 type counter struct{ got []string }

@@ -11,8 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
-	"github.com/amtrack/amtrack/projection/projectiontest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -52,7 +53,7 @@ func benchDB(b *testing.B) *projection.Projection {
 			batch = batch[:0]
 			return err
 		}
-		benchErr = domain.Generate(domain.GenerateOptions{Methods: benchMethods, Seed: 1}, func(raw []byte) error {
+		benchErr = generate.Stream(generate.Options{Methods: benchMethods, Seed: 1}, func(raw []byte) error {
 			e, err := domain.ParseEvent(raw)
 			if err != nil {
 				return err
@@ -127,7 +128,7 @@ func BenchmarkScan(b *testing.B) {
 
 // BenchmarkFold measures the pure fold: generated events applied in memory.
 func BenchmarkFold(b *testing.B) {
-	events := generate(b, 1000, 1)
+	events := testutil.Events(b, 1000, 1)
 	byMethod := map[domain.ID][]*domain.Event{}
 	for _, e := range events {
 		if e.IsMethodEvent() {
@@ -165,7 +166,7 @@ func TestMain(m *testing.M) {
 //	go test ./projection -run XXX -bench GroupCommit -benchtime 20000x
 func BenchmarkGroupCommit(b *testing.B) {
 	ctx := context.Background()
-	events := projectiontest.Generate(b, b.N/4+10, 7)[:b.N] // about 8 events per method
+	events := testutil.Events(b, b.N/4+10, 7)[:b.N] // about 8 events per method
 	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "a.db"), store.Options{})
 	require.NoError(b, err)
 	defer db.Close()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -30,7 +31,7 @@ func cleanDB(tb testing.TB, methods int) string {
 	require.NoError(tb, err)
 	p, err := projection.Open(ctx, db)
 	require.NoError(tb, err)
-	ingest(tb, p, generate(tb, methods, 17), rand.New(rand.NewPCG(17, 1)), 500)
+	ingest(tb, p, testutil.Events(tb, methods, 17), rand.New(rand.NewPCG(17, 1)), 500)
 	require.NoError(tb, db.Close())
 	_, err = os.Stat(path + "-wal")
 	require.ErrorIs(tb, err, os.ErrNotExist, "closing the last connection checkpoints and removes the WAL")

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -47,7 +48,7 @@ func TestReadModelRefusesDamagedIDs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := MustOpen(t)
-			ingest(t, p, generate(t, 20, 3), rand.New(rand.NewPCG(3, 3)), 50)
+			ingest(t, p, testutil.Events(t, 20, 3), rand.New(rand.NewPCG(3, 3)), 50)
 			methods, err := p.ListAccessMethods(ctx, projection.MethodFilter{})
 			require.NoError(t, err)
 			var m *domain.AccessMethod

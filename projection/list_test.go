@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -28,7 +29,7 @@ func methodIDList(ms []*domain.AccessMethod) []domain.ID {
 func TestListAccessMethods(t *testing.T) {
 	ctx := context.Background()
 	p := MustOpen(t)
-	events := generate(t, 150, 3)
+	events := testutil.Events(t, 150, 3)
 	ingest(t, p, events, rand.New(rand.NewPCG(1, 2)), 300)
 
 	all, err := p.ListAccessMethods(ctx, projection.MethodFilter{})
@@ -119,7 +120,7 @@ func TestListAccessMethods(t *testing.T) {
 func TestMethodEvents(t *testing.T) {
 	ctx := context.Background()
 	p := MustOpen(t)
-	events := generate(t, 40, 9)
+	events := testutil.Events(t, 40, 9)
 	ingest(t, p, events, rand.New(rand.NewPCG(3, 4)), 50)
 
 	// The method with the most events.
@@ -191,7 +192,7 @@ func TestLogQueries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, projection.EventPage{Records: []store.Record{}}, page, "an empty log ends at once")
 
-	events := generate(t, 10, 1)
+	events := testutil.Events(t, 10, 1)
 	ingest(t, p, events, rand.New(rand.NewPCG(5, 6)), 20)
 	lag, err = p.Lag(ctx)
 	require.NoError(t, err)
@@ -242,7 +243,7 @@ func rarestType(events []*domain.Event) (string, []domain.ID) {
 func TestEventsScanBound(t *testing.T) {
 	ctx := context.Background()
 	p := MustOpen(t)
-	events := generate(t, 40, 9)
+	events := testutil.Events(t, 40, 9)
 	ingest(t, p, events, rand.New(rand.NewPCG(3, 4)), 100)
 	rare, want := rarestType(events)
 	require.Less(t, len(want), len(events)/10, "the type must be rare")
@@ -286,7 +287,7 @@ func TestEventsScanBound(t *testing.T) {
 func TestEventsMaxBytes(t *testing.T) {
 	ctx := context.Background()
 	p := MustOpen(t)
-	events := generate(t, 20, 2)
+	events := testutil.Events(t, 20, 2)
 	ingest(t, p, events, rand.New(rand.NewPCG(7, 8)), 50)
 	budget := len(events[0].Raw) + len(events[1].Raw) + 1 // within the third record
 

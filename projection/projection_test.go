@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/projection/projectiontest"
 	"github.com/amtrack/amtrack/store"
@@ -22,11 +23,6 @@ import (
 
 // MustOpen opens a projection over a fresh database file.
 func MustOpen(tb testing.TB) *projection.Projection { return projectiontest.MustOpen(tb) }
-
-// generate returns generate's stream for (methods, seed), parsed.
-func generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
-	return projectiontest.Generate(tb, methods, seed)
-}
 
 // ingest appends events in batches of random sizes (1 to maxBatch).
 func ingest(tb testing.TB, p *projection.Projection, events []*domain.Event, rng *rand.Rand, maxBatch int) {
@@ -75,7 +71,7 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(seed, 7))
-			events := generate(t, 1+rng.IntN(12), seed)
+			events := testutil.Events(t, 1+rng.IntN(12), seed)
 
 			want := MustOpen(t)
 			ingest(t, want, events, rng, len(events))
@@ -103,7 +99,7 @@ func TestAsOfEqualsFoldOfPrefix(t *testing.T) {
 	ctx := context.Background()
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 11))
-		events := generate(t, 10, seed)
+		events := testutil.Events(t, 10, seed)
 		p := MustOpen(t)
 		ingest(t, p, shuffledWithDuplicates(events, rng), rng, 10)
 
@@ -156,7 +152,8 @@ func TestRebuildBatchBoundaries(t *testing.T) {
 			p := MustOpen(t)
 			var events []*domain.Event
 			for i := 0; i < methods; i++ {
-				events = append(events, methodEvent(t, i, domain.TypeIssued, i))
+				grant := fmt.Sprintf("b0000000-0000-4000-8000-%012d", i) // one grant per method: rebuild writes grants in chunks too
+				events = append(events, testutil.Parse(t, testutil.Payload{N: i, Type: "issued", Grant: grant}.JSON()))
 			}
 			ingest(t, p, events, rand.New(rand.NewPCG(1, 2)), 500)
 			before := dump(t, p)
@@ -170,25 +167,12 @@ func TestRebuildBatchBoundaries(t *testing.T) {
 	}
 }
 
-// methodEvent builds an event of access method n (one grant per method).
-func methodEvent(tb testing.TB, n int, typ string, seq int) *domain.Event {
-	tb.Helper()
-	raw := fmt.Sprintf(`{"event_id":"e0000000-0000-4000-8000-%012d","event_type":%q,
-		"workspace_id":"11111111-1111-1111-1111-111111111111","created_at":"2026-01-01T00:00:00Z",
-		"occurred_at":"2026-01-01T00:%02d:%02dZ","access_method_id":"a0000000-0000-4000-8000-%012d",
-		"access_grant_ids":["b0000000-0000-4000-8000-%012d"],"access_grant_keys":["k%d"]}`,
-		seq, typ, (seq/60)%60, seq%60, n, n, n)
-	e, err := domain.ParseEvent([]byte(raw))
-	require.NoError(tb, err)
-	return e
-}
-
 // TestRebuildWhileAppendingAndReading rebuilds while one goroutine appends
 // and another reads: nothing appended is lost, readers always get an
 // answer, and the result verifies.
 func TestRebuildWhileAppendingAndReading(t *testing.T) {
 	ctx := context.Background()
-	events := generate(t, 400, 99)
+	events := testutil.Events(t, 400, 99)
 	half := len(events) / 2
 	p := MustOpen(t)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -204,9 +188,13 @@ func TestRebuildWhileAppendingAndReading(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(2)
+	// The appender reports its error, checked after Wait: FailNow is for
+	// the test's goroutine only.
+	var appendErr error
 	go func() { // appender
 		defer wg.Done()
-		ingest(t, p, events[half:], rand.New(rand.NewPCG(5, 6)), 20)
+		arng := rand.New(rand.NewPCG(5, 6))
+		appendErr = projectiontest.AppendBatches(p, events[half:], func() int { return 1 + arng.IntN(20) })
 	}()
 	reads := 0
 	go func() { // reader
@@ -230,6 +218,7 @@ func TestRebuildWhileAppendingAndReading(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	require.NoError(t, appendErr)
 	assert.Positive(t, reads)
 
 	stats := verify(t, p)
@@ -248,7 +237,7 @@ func TestOpenRebuildsOnSchemaVersionChange(t *testing.T) {
 	require.NoError(t, err)
 	p, err := projection.Open(ctx, db)
 	require.NoError(t, err)
-	ingest(t, p, generate(t, 5, 1), rand.New(rand.NewPCG(1, 1)), 10)
+	ingest(t, p, testutil.Events(t, 5, 1), rand.New(rand.NewPCG(1, 1)), 10)
 	want := dump(t, p)
 	// Damage the projection and mark it as an old version.
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
@@ -284,7 +273,7 @@ func TestTwoWritersOnOneFile(t *testing.T) {
 		return p
 	}
 	a, b := open(), open()
-	events := generate(t, 30, 5)
+	events := testutil.Events(t, 30, 5)
 	rng := rand.New(rand.NewPCG(8, 9))
 	for i := 0; i < len(events); i += 7 {
 		p := a

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -35,7 +36,7 @@ func TestConcurrentRebuilds(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a.db")
 	a, b := openHandle(t, path), openHandle(t, path)
-	ingest(t, a, generate(t, 60, 3), rand.New(rand.NewPCG(1, 2)), 50)
+	ingest(t, a, testutil.Events(t, 60, 3), rand.New(rand.NewPCG(1, 2)), 50)
 	for i := range 20 {
 		errs := make([]error, 2)
 		var wg sync.WaitGroup
@@ -69,7 +70,7 @@ func TestConcurrentOpensRebuildOnce(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a.db")
 	p := openHandle(t, path)
-	ingest(t, p, generate(t, 60, 4), rand.New(rand.NewPCG(1, 3)), 50)
+	ingest(t, p, testutil.Events(t, 60, 4), rand.New(rand.NewPCG(1, 3)), 50)
 	for i := range 10 {
 		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
@@ -105,7 +106,7 @@ func TestConcurrentOpensRebuildOnce(t *testing.T) {
 func TestCrashedRebuildDoesNotBlock(t *testing.T) {
 	ctx := context.Background()
 	p := MustOpen(t)
-	ingest(t, p, generate(t, 20, 5), rand.New(rand.NewPCG(2, 2)), 20)
+	ingest(t, p, testutil.Events(t, 20, 5), rand.New(rand.NewPCG(2, 2)), 20)
 	crash := func(heartbeat time.Time) {
 		t.Helper()
 		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
@@ -151,7 +152,7 @@ func TestCrashedRebuildDoesNotBlock(t *testing.T) {
 // context drops its tables and claim, so the next one runs at once.
 func TestCanceledRebuildReleasesItsClaim(t *testing.T) {
 	p := MustOpen(t)
-	ingest(t, p, generate(t, 200, 6), rand.New(rand.NewPCG(2, 3)), 100)
+	ingest(t, p, testutil.Events(t, 200, 6), rand.New(rand.NewPCG(2, 3)), 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
 	_, err := p.Rebuild(ctx, func(done, total int64) {

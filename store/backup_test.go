@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
-	"github.com/amtrack/amtrack/projection/projectiontest"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -26,7 +26,7 @@ func TestBackupWhileAppending(t *testing.T) {
 	db, err := store.Open(ctx, path, store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	events := projectiontest.Generate(t, 400, 2)
+	events := testutil.Events(t, 400, 2)
 	first := len(events) / 4
 	for i := 0; i < first; i += 100 {
 		batch := make([]store.Pending, 0, 100)

@@ -9,47 +9,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
 // benchBatch is the number of events per transaction in the benchmarks.
 const benchBatch = 10000
 
-// generated returns n generated events (raw JSON), about 8 per access method.
-func generated(tb testing.TB, n int) [][]byte {
-	tb.Helper()
-	out := make([][]byte, 0, n)
-	errStop := context.Canceled
-	err := domain.Generate(domain.GenerateOptions{Methods: n/8 + 1, Seed: 42}, func(b []byte) error {
-		if len(out) == n {
-			return errStop
-		}
-		out = append(out, b)
-		return nil
-	})
-	if err != nil && err != errStop {
-		tb.Fatal(err)
-	}
-	return out
-}
-
-// parseAll parses generated events.
-func parseAll(tb testing.TB, raws [][]byte) []*domain.Event {
-	tb.Helper()
-	events := make([]*domain.Event, len(raws))
-	for i, raw := range raws {
-		e, err := domain.ParseEvent(raw)
-		require.NoError(tb, err)
-		events[i] = e
-	}
-	return events
-}
-
 // BenchmarkAppendBatch appends b.N parsed events into a fresh database file
 // in transactions of benchBatch events (parsing is not timed). Run it with
 // -benchtime=1000000x for the README's 1M figure.
 func BenchmarkAppendBatch(b *testing.B) {
-	raws := generated(b, b.N)
+	raws := testutil.First(b, b.N, 42)
 	db := MustOpen(b)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -77,9 +48,9 @@ func BenchmarkAppendBatch(b *testing.B) {
 // plain SQL and no logic, in the same transaction size, WAL and
 // synchronous=FULL, default page cache.
 func BenchmarkRawInsert(b *testing.B) {
-	raws := generated(b, b.N)
+	raws := testutil.First(b, b.N, 42)
 	ids := make([]string, len(raws))
-	for i, e := range parseAll(b, raws) {
+	for i, e := range testutil.ParseAll(b, raws) {
 		ids[i] = e.ID.String()
 	}
 	db := openRawDB(b)
@@ -111,8 +82,8 @@ func BenchmarkRawInsert(b *testing.B) {
 // event id. No parse, no fold, no extracted columns: the floor under any log
 // that answers by event, method and grant.
 func BenchmarkRawInsertIndexed(b *testing.B) {
-	raws := generated(b, b.N)
-	events := parseAll(b, raws)
+	raws := testutil.First(b, b.N, 42)
+	events := testutil.ParseAll(b, raws)
 	db := openRawDB(b)
 	for _, q := range []string{
 		`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL UNIQUE, method_stream INTEGER, payload BLOB NOT NULL)`,

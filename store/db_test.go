@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -115,7 +116,7 @@ func TestOpenReadOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
 	db, err := store.Open(ctx, path, store.Options{})
 	require.NoError(t, err)
-	_, err = db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	_, err = db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	before, err := os.ReadFile(path)
@@ -126,7 +127,7 @@ func TestOpenReadOnly(t *testing.T) {
 	seq, n, err := ro.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, [2]int64{1, 1}, [2]int64{seq, n})
-	_, err = ro.Append(ctx, pending(event(t, 2, domain.TypeCreated, "")), nil)
+	_, err = ro.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(2, "created", ""))), nil)
 	assert.ErrorContains(t, err, "read only")
 	_, err = ro.Reader().ExecContext(ctx, `CREATE TABLE x (a)`)
 	assert.Error(t, err, "the reader must not write")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -20,18 +21,6 @@ func MustOpen(tb testing.TB) *store.DB {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	return db
-}
-
-// event builds a parsed access_method event for tests.
-func event(tb testing.TB, n int, typ string, extra string) *domain.Event {
-	tb.Helper()
-	raw := fmt.Sprintf(`{"event_id":"00000000-0000-4000-8000-%012d","event_type":%q,
-		"workspace_id":"11111111-1111-1111-1111-111111111111","created_at":"2026-01-01T00:00:%02dZ",
-		"occurred_at":"2026-01-01T00:00:%02dZ","access_method_id":"22222222-2222-2222-2222-222222222222",
-		"access_grant_ids":["33333333-3333-3333-3333-333333333333"]%s}`, n, typ, n%60, n%60, extra)
-	e, err := domain.ParseEvent([]byte(raw))
-	require.NoError(tb, err)
-	return e
 }
 
 func pending(evs ...*domain.Event) []store.Pending {
@@ -53,8 +42,8 @@ func dump(tb testing.TB, db *store.DB) []store.Record {
 func TestAppendDuplicateAndConflict(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	first := event(t, 1, domain.TypeIssued, `,"code":"1234"`)
-	out, err := db.Append(ctx, pending(first, event(t, 2, domain.TypeRevoked, "")), nil)
+	first := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"1234"`))
+	out, err := db.Append(ctx, pending(first, testutil.Parse(t, testutil.MethodEvent(2, "revoked", ""))), nil)
 	require.NoError(t, err)
 	require.Len(t, out, 2)
 	assert.False(t, out[0].Duplicate)
@@ -62,15 +51,16 @@ func TestAppendDuplicateAndConflict(t *testing.T) {
 	before := dump(t, db)
 
 	// The same JSON value with other key order and whitespace is a duplicate.
-	reordered, err := domain.ParseEvent([]byte(`{ "code" : "1234", "access_grant_ids":["33333333-3333-3333-3333-333333333333"],
-		"access_method_id":"22222222-2222-2222-2222-222222222222", "occurred_at":"2026-01-01T00:00:01Z",
-		"created_at":"2026-01-01T00:00:01Z", "workspace_id":"11111111-1111-1111-1111-111111111111",
-		"event_type":"access_method.issued", "event_id":"00000000-0000-4000-8000-000000000001"}`))
+	reordered, err := domain.ParseEvent([]byte(`{ "code" : "1234", "access_grant_keys":["booking-1001"],
+		"access_grant_ids":["` + testutil.GrantID + `"], "access_method_id":"` + testutil.MethodID(1) + `",
+		"occurred_at":"2026-03-01T10:00:01.250Z", "created_at":"2026-03-01T10:00:01.250Z",
+		"workspace_id":"` + testutil.WorkspaceID + `", "event_type":"access_method.issued",
+		"event_description":"An access method event.", "event_id":"` + testutil.EventID(1) + `"}`))
 	require.NoError(t, err)
 	// An id in upper case is the same id.
-	upper := event(t, 2, domain.TypeRevoked, "")
+	upper := testutil.Parse(t, testutil.MethodEvent(2, "revoked", ""))
 	upper.Raw = []byte(string(upper.Raw))
-	conflict := event(t, 1, domain.TypeIssued, `,"code":"9999"`)
+	conflict := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"9999"`))
 
 	out, err = db.Append(ctx, pending(reordered, upper, conflict), nil)
 	require.NoError(t, err)
@@ -84,7 +74,7 @@ func TestAppendDuplicateAndConflict(t *testing.T) {
 
 func TestAppendDuplicateWithinBatch(t *testing.T) {
 	db := MustOpen(t)
-	e := event(t, 1, domain.TypeCreated, "")
+	e := testutil.Parse(t, testutil.MethodEvent(1, "created", ""))
 	out, err := db.Append(context.Background(), pending(e, e, e), nil)
 	require.NoError(t, err)
 	assert.False(t, out[0].Duplicate)
@@ -123,7 +113,7 @@ func TestAppendKeepsRawBytesAndFields(t *testing.T) {
 func TestLogIsAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	_, err := db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	_, err := db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	before := dump(t, db)
 	for _, stmt := range []string{
@@ -148,11 +138,11 @@ func TestLogIsAppendOnly(t *testing.T) {
 func TestApplyErrorRollsBack(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	_, err := db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	_, err := db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	before := dump(t, db)
 	boom := fmt.Errorf("boom")
-	_, err = db.Append(ctx, pending(event(t, 2, domain.TypeIssued, "")), func(context.Context, *store.Tx, []store.Record) error {
+	_, err = db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(2, "issued", ""))), func(context.Context, *store.Tx, []store.Record) error {
 		return boom
 	})
 	require.ErrorIs(t, err, boom)
@@ -164,7 +154,7 @@ func TestReopenKeepsLogAndMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
 	db, err := store.Open(ctx, path, store.Options{})
 	require.NoError(t, err)
-	_, err = db.Append(ctx, pending(event(t, 1, domain.TypeCreated, "")), nil)
+	_, err = db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestFullDiskIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
-	_, err := db.Append(ctx, pending(event(t, 1, "access_method.created", "")), nil)
+	_, err := db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	before := dump(t, db)
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
@@ -34,7 +35,7 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	big := `,"note":"` + strings.Repeat("x", 64<<10) + `"`
 	var batch []*domain.Event
 	for n := 2; n < 40; n++ {
-		batch = append(batch, event(t, n, "access_method.issued", big))
+		batch = append(batch, testutil.Parse(t, testutil.MethodEvent(n, "issued", big)))
 	}
 	_, err = db.Append(ctx, pending(batch...), nil)
 	require.Error(t, err)

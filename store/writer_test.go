@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -26,13 +27,18 @@ func TestWriterGroupCommits(t *testing.T) {
 	w.Observe = func(n int, _ time.Duration) { commits.Add(1); events.Add(int64(n)) }
 	const senders, each = 32, 20
 	seqs := make(chan int64, senders*each)
+	// Parsed here: a helper's require must not run in the senders' goroutines.
+	evs := make([]*domain.Event, senders*each)
+	for n := range evs {
+		evs[n] = testutil.Parse(t, testutil.MethodEvent(n, "created", ""))
+	}
 	var wg sync.WaitGroup
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
 		go func(s int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				e := event(t, s*each+i, domain.TypeCreated, "")
+				e := evs[s*each+i]
 				out, err := w.Append(context.Background(), pending(e))
 				if !assert.NoError(t, err) {
 					return
@@ -63,7 +69,7 @@ func TestWriterGroupCommits(t *testing.T) {
 // fail the others committed with it.
 func TestWriterIsolatesFailures(t *testing.T) {
 	db := MustOpen(t)
-	bad := event(t, 999, domain.TypeCreated, "")
+	bad := testutil.Parse(t, testutil.MethodEvent(999, "created", ""))
 	apply := func(_ context.Context, _ *store.Tx, recs []store.Record) error {
 		for _, r := range recs {
 			if r.Event.ID == bad.ID {
@@ -76,15 +82,16 @@ func TestWriterIsolatesFailures(t *testing.T) {
 	defer w.Close()
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
+	evs := make([]*domain.Event, len(errs))
+	for i := range evs {
+		evs[i] = testutil.Parse(t, testutil.MethodEvent(i, "created", ""))
+	}
+	evs[5] = bad
 	for i := range errs {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			e := event(t, i, domain.TypeCreated, "")
-			if i == 5 {
-				e = bad
-			}
-			_, errs[i] = w.Append(context.Background(), pending(e))
+			_, errs[i] = w.Append(context.Background(), pending(evs[i]))
 		}(i)
 	}
 	wg.Wait()
@@ -104,6 +111,6 @@ func TestWriterClosed(t *testing.T) {
 	w := store.NewWriter(MustOpen(t), nil, 0)
 	w.Close()
 	w.Close() // idempotent
-	_, err := w.Append(context.Background(), pending(event(t, 1, domain.TypeCreated, "")))
+	_, err := w.Append(context.Background(), pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))))
 	assert.ErrorIs(t, err, store.ErrWriterClosed)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/amtrack/amtrack/projection/projectiontest"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -31,7 +31,7 @@ func TestBackupWhileServing(t *testing.T) {
 	a, err := openApp(ctx, path)
 	require.NoError(t, err)
 	defer a.Close()
-	events := projectiontest.Generate(t, 300, 9)
+	events := testutil.Events(t, 300, 9)
 	first := len(events) / 3
 	for i := 0; i < first; i += 50 {
 		batch := []store.Pending{}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // inTempDir runs the test in a fresh working directory with no database,
@@ -41,9 +43,9 @@ func dirNames(t *testing.T, dir string) []string {
 func TestFlagsAfterArguments(t *testing.T) {
 	dir := inTempDir(t)
 	db := filepath.Join(dir, "named.db")
-	writeFile(t, dir, "events.jsonl", methodEvent(1, "created", "")+"\n")
-	writeFile(t, dir, "-dash.jsonl", methodEvent(2, "created", "")+"\n")
-	stdin := methodEvent(3, "created", "") + "\n"
+	writeFile(t, dir, "events.jsonl", testutil.MethodEvent(1, "created", "")+"\n")
+	writeFile(t, dir, "-dash.jsonl", testutil.MethodEvent(2, "created", "")+"\n")
+	stdin := testutil.MethodEvent(3, "created", "") + "\n"
 
 	// In order: the ingests fill named.db for the queries after them.
 	tests := []struct {
@@ -59,9 +61,9 @@ func TestFlagsAfterArguments(t *testing.T) {
 		{"ingest flag=value last", []string{"ingest", "events.jsonl", "--db=" + db}, "", summary(0, 1, 0)},
 		// "--" as a flag's value does not end the flags: --strict is a flag.
 		{"ingest --db named --", []string{"ingest", "--db", "--", "events.jsonl", "--strict"}, "", summary(1, 0, 0)},
-		{"show id then --db", []string{"show", testMethodID(1), "--db", db}, "", testMethodID(1)},
-		{"show id between flags", []string{"show", "--reveal-codes", testMethodID(3), "--db", db}, "", testMethodID(3)},
-		{"history id then --db", []string{"history", testGrant, "--db", db}, "", testEventID(2)},
+		{"show id then --db", []string{"show", testutil.MethodID(1), "--db", db}, "", testutil.MethodID(1)},
+		{"show id between flags", []string{"show", "--reveal-codes", testutil.MethodID(3), "--db", db}, "", testutil.MethodID(3)},
+		{"history id then --db", []string{"history", testutil.GrantID, "--db", db}, "", testutil.EventID(2)},
 		{"verify", []string{"verify", "--db", db, "--max-diffs", "3"}, "", matchesLine(3, 3)},
 		{"rebuild", []string{"rebuild", "--db", db}, "", "rebuilt 3 access methods"},
 		{"generate", []string{"generate", "--methods", "1", "--seed", "3"}, "", `"event_id"`},
@@ -82,7 +84,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 func TestUnexpectedArguments(t *testing.T) {
 	dir := inTempDir(t)
 	writeFile(t, dir, "a.db", "")
-	id := testMethodID(1)
+	id := testutil.MethodID(1)
 	tests := []struct {
 		name string
 		args []string
@@ -93,7 +95,7 @@ func TestUnexpectedArguments(t *testing.T) {
 		{"show two", []string{"show", id, id}, `show takes one ACCESS_METHOD_ID argument, got 2: ["` + id + `" "` + id + `"]`},
 		{"show database", []string{"show", id, "a.db"}, `show takes one ACCESS_METHOD_ID argument, got 2: ["` + id + `" "a.db"]; did you mean --db a.db?`},
 		{"history none", []string{"history", "--reveal-codes"}, "history needs a GRANT_ID argument: amtrack history [flags] GRANT_ID"},
-		{"history two", []string{"history", testGrant, "x"}, `history takes one GRANT_ID argument, got 2: ["` + testGrant + `" "x"]`},
+		{"history two", []string{"history", testutil.GrantID, "x"}, `history takes one GRANT_ID argument, got 2: ["` + testutil.GrantID + `" "x"]`},
 		{"verify database", []string{"verify", "a.db"}, "verify takes no arguments; did you mean --db a.db?"},
 		{"verify database after a flag", []string{"verify", "--max-diffs", "2", "other.sqlite"}, "verify takes no arguments; did you mean --db other.sqlite?"},
 		{"rebuild database", []string{"rebuild", "a.db"}, "rebuild takes no arguments; did you mean --db a.db?"},
@@ -134,7 +136,7 @@ func TestUnexpectedArguments(t *testing.T) {
 // one-line message, before any database is opened.
 func TestUsageExitCodes(t *testing.T) {
 	dir := inTempDir(t)
-	id := testMethodID(1)
+	id := testutil.MethodID(1)
 	tests := []struct {
 		name string
 		args []string

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // TestBinaryDemo builds amtrack, starts demo on a free port, queries the
@@ -26,7 +28,7 @@ func TestBinaryDemo(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "AMTRACK_API_TOKEN=", "AMTRACK_REVEAL_CODES=", "AMTRACK_LOG_LEVEL=")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
@@ -55,15 +57,15 @@ func TestBinaryDemo(t *testing.T) {
 	base := m[1]
 	assert.Regexp(t, `^serving demo data on http://127\.0\.0\.1:\d+, try:$`, out[0])
 	for _, u := range demoCommands(t, strings.Join(out, "\n")) {
-		status, body := fetch(t, u, "")
+		status, body := testutil.Get(t, u, "")
 		assert.Equal(t, 200, status, "%s: %s", u, body)
 		if strings.Contains(u, "/metrics") {
 			assert.Contains(t, body, "amtrack_http_requests_total")
 		}
 	}
-	status, body := fetch(t, base+"/readyz", "")
+	status, body := testutil.Get(t, base+"/readyz", "")
 	assert.Equal(t, 200, status, body)
-	status, body = fetch(t, base+"/v1/access_methods/not-an-id", "")
+	status, body = testutil.Get(t, base+"/v1/access_methods/not-an-id", "")
 	assert.Equal(t, 400, status)
 	assert.Contains(t, body, `"type": "invalid_input"`)
 
@@ -86,7 +88,7 @@ func TestBinaryServe(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--db", db, "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "AMTRACK_API_TOKEN=", "AMTRACK_ADDR=", "AMTRACK_LOG_LEVEL=")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
@@ -98,7 +100,7 @@ func TestBinaryServe(t *testing.T) {
 		}
 		return m != nil
 	}, time.Minute, 20*time.Millisecond, "stderr: %s", stderr.String())
-	status, body := fetch(t, base+"/v1/events?limit=2", "")
+	status, body := testutil.Get(t, base+"/v1/events?limit=2", "")
 	assert.Equal(t, 200, status, body)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	assert.Equal(t, 130, exitStatus(t, cmd.Wait()), "stderr: %s", stderr.String())

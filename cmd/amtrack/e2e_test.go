@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // buildBinary builds amtrack into a temporary directory (the first cgo
@@ -120,7 +122,7 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("rejections exit 1", func(t *testing.T) {
-		stdout, stderr, code := run(methodEvent(1, "created", "")+"\n"+methodEvent(2, "issued", `,"code":1234`)+"\n",
+		stdout, stderr, code := run(testutil.MethodEvent(1, "created", "")+"\n"+testutil.MethodEvent(2, "issued", `,"code":1234`)+"\n",
 			"ingest", "--db", db, "-")
 		assert.Equal(t, 1, code)
 		assert.Equal(t, summary(1, 0, 1), stdout)
@@ -147,10 +149,10 @@ func TestBinary(t *testing.T) {
 		cmd.Env = env
 		stdin, err := cmd.StdinPipe()
 		require.NoError(t, err)
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		require.NoError(t, cmd.Start())
-		go endlessEvents(stdin) // until the pipe breaks
+		go testutil.WriteEndless(stdin) // until the pipe breaks
 		done := make(chan struct{})
 		var waitErr error
 		go func() { waitErr = cmd.Wait(); close(done) }()

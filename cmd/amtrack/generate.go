@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 
-	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
 )
 
 func runGenerate(_ context.Context, e *env, args []string) error {
@@ -18,7 +18,7 @@ func runGenerate(_ context.Context, e *env, args []string) error {
 		return usageError("--methods must be at least 1, got %d", *methods)
 	}
 	w := bufio.NewWriterSize(e.stdout, 1<<16)
-	err := domain.Generate(domain.GenerateOptions{Methods: *methods, Seed: *seed}, func(b []byte) error {
+	err := generate.Stream(generate.Options{Methods: *methods, Seed: *seed}, func(b []byte) error {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
 )
 
 // BenchmarkIngest is `amtrack ingest FILE` on b.N generated events into a
@@ -28,7 +28,7 @@ func BenchmarkIngest(b *testing.B) {
 	w := bufio.NewWriter(f)
 	n := 0
 	errEnough := errors.New("enough")
-	err = domain.Generate(domain.GenerateOptions{Methods: b.N/8 + 1, Seed: 42}, func(raw []byte) error {
+	err = generate.Stream(generate.Options{Methods: b.N/8 + 1, Seed: 42}, func(raw []byte) error {
 		if n == b.N {
 			return errEnough
 		}

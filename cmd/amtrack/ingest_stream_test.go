@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // startIngestPipe runs ingest - over a pipe in the background and returns
@@ -33,7 +35,7 @@ func writeEvents(t *testing.T, w io.Writer, from, n int) {
 	t.Helper()
 	var lines []string
 	for i := from; i < from+n; i++ {
-		lines = append(lines, methodEvent(i, "created", ""))
+		lines = append(lines, testutil.MethodEvent(i, "created", ""))
 	}
 	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
 	require.NoError(t, err)

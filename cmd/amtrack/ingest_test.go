@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -69,28 +69,6 @@ func stderrLines(r result) []string {
 	return out
 }
 
-const (
-	testWorkspace = "0e9bd3f2-6c1a-4e57-a8d4-3b7f2c915e60"
-	testGrant     = "4b7d9f1a-3c5e-4a8b-9d2f-6e8a1c3b5d70"
-)
-
-// testEventID returns the event id of methodEvent(n, ...).
-func testEventID(n int) string { return fmt.Sprintf("7c2e9a4f-1b3d-4e5f-8a6c-%012d", n) }
-
-// testMethodID returns the access method id of methodEvent(n, ...).
-func testMethodID(n int) string { return fmt.Sprintf("d5a1c7e3-9f2b-4d6a-b8c4-%012d", n) }
-
-// methodEvent returns a compact access_method event of type typ ("created",
-// "issued", ...) about method n; extra is appended inside the object
-// (`,"code":"1234"`).
-func methodEvent(n int, typ, extra string) string {
-	at := fmt.Sprintf("2026-03-01T10:%02d:%02d.250Z", n/60%60, n%60)
-	return fmt.Sprintf(`{"event_id":%q,"event_description":"An access method event.","event_type":"access_method.%s",`+
-		`"workspace_id":%q,"created_at":%q,"occurred_at":%q,"access_method_id":%q,`+
-		`"access_grant_ids":[%q],"access_grant_keys":["booking-1001"]%s}`,
-		testEventID(n), typ, testWorkspace, at, at, testMethodID(n), testGrant, extra)
-}
-
 // pretty returns a compact JSON object indented over many lines.
 func pretty(tb testing.TB, compact, prefix string) string {
 	tb.Helper()
@@ -108,7 +86,7 @@ func lineOf(tb testing.TB, text, sub string) int {
 }
 
 func TestIngestFormats(t *testing.T) {
-	e1, e2, e3 := methodEvent(1, "created", ""), methodEvent(2, "created", ""), methodEvent(3, "issued", `,"code":"4821"`)
+	e1, e2, e3 := testutil.MethodEvent(1, "created", ""), testutil.MethodEvent(2, "created", ""), testutil.MethodEvent(3, "issued", `,"code":"4821"`)
 	array := "[\n" + "  " + pretty(t, e1, "  ") + ",\n  " + pretty(t, e2, "  ") + ",\n  " + pretty(t, e3, "  ") + "\n]\n"
 
 	tests := []struct {
@@ -184,16 +162,16 @@ func assertRejections(t *testing.T, label string, got result, want []rejection) 
 }
 
 func TestIngestRejections(t *testing.T) {
-	good1, good2 := methodEvent(1, "created", ""), methodEvent(2, "created", "")
-	badType := methodEvent(3, "issued", `,"code":1234`)
-	badTime := strings.Replace(methodEvent(4, "created", ""), `"occurred_at":"2026-03-01T10:00:04.250Z"`, `"occurred_at":"2026-03-01 10:00:04"`, 1)
-	require.NotEqual(t, methodEvent(4, "created", ""), badTime)
-	noZone := strings.Replace(methodEvent(5, "created", ""), `"created_at":"2026-03-01T10:00:05.250Z"`, `"created_at":"2026-03-01T10:00:05.250"`, 1)
-	require.NotEqual(t, methodEvent(5, "created", ""), noZone)
-	noMethod := strings.Replace(methodEvent(6, "created", ""), `"access_method_id":"`+testMethodID(6)+`",`, "", 1)
-	badID := strings.Replace(methodEvent(7, "created", ""), testMethodID(7), "not-an-id", 1)
-	nullType := strings.Replace(methodEvent(8, "created", ""), `"event_type":"access_method.created"`, `"event_type":null`, 1)
-	badBackup := methodEvent(9, "issued", `,"code":"1234","is_backup_code":"yes"`)
+	good1, good2 := testutil.MethodEvent(1, "created", ""), testutil.MethodEvent(2, "created", "")
+	badType := testutil.MethodEvent(3, "issued", `,"code":1234`)
+	badTime := strings.Replace(testutil.MethodEvent(4, "created", ""), `"occurred_at":"2026-03-01T10:00:04.250Z"`, `"occurred_at":"2026-03-01 10:00:04"`, 1)
+	require.NotEqual(t, testutil.MethodEvent(4, "created", ""), badTime)
+	noZone := strings.Replace(testutil.MethodEvent(5, "created", ""), `"created_at":"2026-03-01T10:00:05.250Z"`, `"created_at":"2026-03-01T10:00:05.250"`, 1)
+	require.NotEqual(t, testutil.MethodEvent(5, "created", ""), noZone)
+	noMethod := strings.Replace(testutil.MethodEvent(6, "created", ""), `"access_method_id":"`+testutil.MethodID(6)+`",`, "", 1)
+	badID := strings.Replace(testutil.MethodEvent(7, "created", ""), testutil.MethodID(7), "not-an-id", 1)
+	nullType := strings.Replace(testutil.MethodEvent(8, "created", ""), `"event_type":"access_method.created"`, `"event_type":null`, 1)
+	badBackup := testutil.MethodEvent(9, "issued", `,"code":"1234","is_backup_code":"yes"`)
 
 	tests := []struct {
 		name     string
@@ -259,13 +237,13 @@ func TestIngestRejections(t *testing.T) {
 }
 
 func TestIngestArrayLineNumbers(t *testing.T) {
-	good1, good2 := methodEvent(1, "created", ""), methodEvent(2, "created", "")
-	badType := methodEvent(3, "issued", `,"code":1234`)
-	noMethod := strings.Replace(methodEvent(4, "created", ""), `"access_method_id":"`+testMethodID(4)+`",`, "", 1)
+	good1, good2 := testutil.MethodEvent(1, "created", ""), testutil.MethodEvent(2, "created", "")
+	badType := testutil.MethodEvent(3, "issued", `,"code":1234`)
+	noMethod := strings.Replace(testutil.MethodEvent(4, "created", ""), `"access_method_id":"`+testutil.MethodID(4)+`",`, "", 1)
 	content := "[\n  " + pretty(t, good1, "  ") + ",\n  " + pretty(t, badType, "  ") + ",\n\n  " +
 		pretty(t, good2, "  ") + ",\n  " + pretty(t, noMethod, "  ") + "\n]\n"
-	badLine := lineOf(t, content, testEventID(3)) - 1 // the line of the element's "{"
-	noMethodLine := lineOf(t, content, testEventID(4)) - 1
+	badLine := lineOf(t, content, testutil.EventID(3)) - 1 // the line of the element's "{"
+	noMethodLine := lineOf(t, content, testutil.EventID(4)) - 1
 
 	for _, tc := range []struct{ name, content string }{
 		{"lf", content},
@@ -307,9 +285,9 @@ func TestIngestArrayLineNumbers(t *testing.T) {
 func TestIngestSeveralFilesRejections(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	a := writeFile(t, dir, "a.jsonl", methodEvent(1, "created", "")+"\n"+"{bad\n")
-	b := writeFile(t, dir, "b.jsonl", "\n"+methodEvent(2, "issued", `,"code":1234`)+"\n")
-	stdin := methodEvent(3, "created", "") + "\n" + methodEvent(4, "issued", `,"code":true`) + "\n"
+	a := writeFile(t, dir, "a.jsonl", testutil.MethodEvent(1, "created", "")+"\n"+"{bad\n")
+	b := writeFile(t, dir, "b.jsonl", "\n"+testutil.MethodEvent(2, "issued", `,"code":1234`)+"\n")
+	stdin := testutil.MethodEvent(3, "created", "") + "\n" + testutil.MethodEvent(4, "issued", `,"code":true`) + "\n"
 
 	got := runCLI(t, stdin, "ingest", "--db", db, a, b, "-")
 	assert.Equal(t, summary(2, 0, 3), got.stdout)
@@ -324,7 +302,7 @@ func TestIngestSeveralFilesRejections(t *testing.T) {
 func TestIngestUsage(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	good := writeFile(t, dir, "good.jsonl", methodEvent(1, "created", "")+"\n")
+	good := writeFile(t, dir, "good.jsonl", testutil.MethodEvent(1, "created", "")+"\n")
 
 	t.Run("no file", func(t *testing.T) {
 		got := runCLI(t, "", "ingest", "--db", db)
@@ -359,8 +337,8 @@ func TestIngestUsage(t *testing.T) {
 func TestIngestTwice(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	content := methodEvent(1, "created", "") + "\n" + methodEvent(1, "issued", `,"code":1234`) + "\n" +
-		methodEvent(2, "created", "") + "\n" + methodEvent(3, "issued", `,"code":"4821"`) + "\n"
+	content := testutil.MethodEvent(1, "created", "") + "\n" + testutil.MethodEvent(1, "issued", `,"code":1234`) + "\n" +
+		testutil.MethodEvent(2, "created", "") + "\n" + testutil.MethodEvent(3, "issued", `,"code":"4821"`) + "\n"
 	path := writeFile(t, dir, "events.jsonl", content)
 
 	first := runCLI(t, "", "ingest", "--db", db, path)
@@ -374,7 +352,7 @@ func TestIngestTwice(t *testing.T) {
 
 	// The same events re-encoded (key order and whitespace differ) are duplicates too.
 	var events []map[string]any
-	for _, l := range []string{methodEvent(2, "created", ""), methodEvent(3, "issued", `,"code":"4821"`)} {
+	for _, l := range []string{testutil.MethodEvent(2, "created", ""), testutil.MethodEvent(3, "issued", `,"code":"4821"`)} {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(l), &m))
 		events = append(events, m)
@@ -390,21 +368,21 @@ func TestIngestTwice(t *testing.T) {
 func TestIngestConflict(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	stored := methodEvent(1, "issued", `,"code":"4821"`)
-	conflicting := methodEvent(1, "issued", `,"code":"9067"`)
+	stored := testutil.MethodEvent(1, "issued", `,"code":"4821"`)
+	conflicting := testutil.MethodEvent(1, "issued", `,"code":"9067"`)
 
 	got := runCLI(t, stored+"\n", "ingest", "--db", db, "-")
 	require.Equal(t, summary(1, 0, 0), got.stdout, got.stderr)
 
-	path := writeFile(t, dir, "conflict.jsonl", methodEvent(2, "created", "")+"\n"+conflicting+"\n")
+	path := writeFile(t, dir, "conflict.jsonl", testutil.MethodEvent(2, "created", "")+"\n"+conflicting+"\n")
 	got = runCLI(t, "", "ingest", "--db", db, path)
 	assert.Equal(t, summary(1, 0, 1), got.stdout)
 	assertRejections(t, path, got, []rejection{{2, "different body"}})
-	assert.Contains(t, got.stderr, testEventID(1))
+	assert.Contains(t, got.stderr, testutil.EventID(1))
 	assert.Equal(t, 1, got.code)
 
 	// The stored event is untouched: its code is still the first one.
-	show := runCLI(t, "", "show", "--db", db, "--reveal-codes", testMethodID(1))
+	show := runCLI(t, "", "show", "--db", db, "--reveal-codes", testutil.MethodID(1))
 	require.Equal(t, 0, show.code, show.stderr)
 	var out struct {
 		AccessMethod struct {
@@ -418,7 +396,7 @@ func TestIngestConflict(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(show.stdout), &out))
 	assert.Equal(t, "4821", out.AccessMethod.Code)
 	assert.Equal(t, 1, out.AccessMethod.Version)
-	assert.Equal(t, testEventID(1), out.AccessMethod.LastEvent.EventID)
+	assert.Equal(t, testutil.EventID(1), out.AccessMethod.LastEvent.EventID)
 
 	t.Run("within one file", func(t *testing.T) {
 		dir := t.TempDir()
@@ -434,7 +412,7 @@ func TestIngestConflict(t *testing.T) {
 // unknown field.
 func paddedEvent(tb testing.TB, n, size int) string {
 	tb.Helper()
-	base := methodEvent(n, "created", `,"padding":""`)
+	base := testutil.MethodEvent(n, "created", `,"padding":""`)
 	pad := size - len(base)
 	require.GreaterOrEqual(tb, pad, 0)
 	ev := strings.Replace(base, `"padding":""`, `"padding":"`+strings.Repeat("x", pad)+`"`, 1)
@@ -447,24 +425,24 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
 
-	content := methodEvent(1, "created", "") + "\n" +
+	content := testutil.MethodEvent(1, "created", "") + "\n" +
 		paddedEvent(t, 2, mib+1) + "\n" +
-		methodEvent(3, "created", "") + "\n" +
+		testutil.MethodEvent(3, "created", "") + "\n" +
 		paddedEvent(t, 4, 3*mib) + "\n" +
-		methodEvent(5, "created", "") + "\n"
+		testutil.MethodEvent(5, "created", "") + "\n"
 	path := writeFile(t, dir, "big.jsonl", content)
 	got := runCLI(t, "", "ingest", "--db", db, path)
 	assert.Equal(t, summary(3, 0, 2), got.stdout)
 	assertRejections(t, path, got, []rejection{{2, "1 MiB"}, {4, "1 MiB"}})
 	assert.Equal(t, 1, got.code)
 	for _, n := range []int{1, 3, 5} {
-		assert.Equal(t, 0, runCLI(t, "", "show", "--db", db, testMethodID(n)).code, "method %d", n)
+		assert.Equal(t, 0, runCLI(t, "", "show", "--db", db, testutil.MethodID(n)).code, "method %d", n)
 	}
-	assert.Equal(t, 1, runCLI(t, "", "show", "--db", db, testMethodID(2)).code)
+	assert.Equal(t, 1, runCLI(t, "", "show", "--db", db, testutil.MethodID(2)).code)
 
 	t.Run("first line", func(t *testing.T) {
 		dir := t.TempDir()
-		path := writeFile(t, dir, "big.jsonl", paddedEvent(t, 2, 2*mib)+"\n"+methodEvent(3, "created", "")+"\n")
+		path := writeFile(t, dir, "big.jsonl", paddedEvent(t, 2, 2*mib)+"\n"+testutil.MethodEvent(3, "created", "")+"\n")
 		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
 		assert.Equal(t, summary(1, 0, 1), got.stdout)
 		assertRejections(t, path, got, []rejection{{1, "1 MiB"}})
@@ -472,7 +450,7 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 
 	t.Run("exactly 1 MiB is accepted", func(t *testing.T) {
 		dir := t.TempDir()
-		path := writeFile(t, dir, "edge.jsonl", paddedEvent(t, 1, mib)+"\n"+paddedEvent(t, 2, mib)+"\r\n"+methodEvent(3, "created", "")+"\n")
+		path := writeFile(t, dir, "edge.jsonl", paddedEvent(t, 1, mib)+"\n"+paddedEvent(t, 2, mib)+"\r\n"+testutil.MethodEvent(3, "created", "")+"\n")
 		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
 		assert.Equal(t, summary(3, 0, 0), got.stdout)
 		assert.Empty(t, got.stderr)
@@ -483,8 +461,8 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 func TestIngestStrict(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	content := methodEvent(1, "created", "") + "\n" + methodEvent(2, "issued", `,"code":1234`) + "\n" +
-		methodEvent(3, "created", "") + "\n" + methodEvent(4, "issued", `,"code":"4821"`) + "\n"
+	content := testutil.MethodEvent(1, "created", "") + "\n" + testutil.MethodEvent(2, "issued", `,"code":1234`) + "\n" +
+		testutil.MethodEvent(3, "created", "") + "\n" + testutil.MethodEvent(4, "issued", `,"code":"4821"`) + "\n"
 	path := writeFile(t, dir, "events.jsonl", content)
 
 	got := runCLI(t, "", "ingest", "--db", db, "--strict", path)
@@ -492,7 +470,7 @@ func TestIngestStrict(t *testing.T) {
 	assert.Contains(t, got.stderr, path+`:2: access_method.issued: field "code": want string, got number`)
 	assert.Equal(t, 1, got.code)
 	for _, n := range []int{1, 3, 4} {
-		show := runCLI(t, "", "show", "--db", db, testMethodID(n))
+		show := runCLI(t, "", "show", "--db", db, testutil.MethodID(n))
 		assert.Equal(t, 1, show.code, "method %d must not have been appended", n)
 		assert.Contains(t, show.stderr, "not found")
 	}
@@ -505,17 +483,17 @@ func TestIngestStrict(t *testing.T) {
 	t.Run("conflict", func(t *testing.T) {
 		// A conflict with the log also rolls back a strict ingest.
 		path := writeFile(t, t.TempDir(), "conflict.jsonl",
-			methodEvent(5, "created", "")+"\n"+methodEvent(4, "issued", `,"code":"9067"`)+"\n")
+			testutil.MethodEvent(5, "created", "")+"\n"+testutil.MethodEvent(4, "issued", `,"code":"9067"`)+"\n")
 		got := runCLI(t, "", "ingest", "--db", db, "--strict", path)
 		assert.Equal(t, summary(0, 0, 1), got.stdout)
 		assert.Contains(t, got.stderr, path+":2: ")
 		assert.Contains(t, got.stderr, "different body")
 		assert.Equal(t, 1, got.code)
-		assert.Equal(t, 1, runCLI(t, "", "show", "--db", db, testMethodID(5)).code)
+		assert.Equal(t, 1, runCLI(t, "", "show", "--db", db, testutil.MethodID(5)).code)
 	})
 
 	t.Run("all good", func(t *testing.T) {
-		path := writeFile(t, t.TempDir(), "good.jsonl", methodEvent(6, "created", "")+"\n"+methodEvent(1, "created", "")+"\n")
+		path := writeFile(t, t.TempDir(), "good.jsonl", testutil.MethodEvent(6, "created", "")+"\n"+testutil.MethodEvent(1, "created", "")+"\n")
 		got := runCLI(t, "", "ingest", "--db", db, "--strict", path)
 		assert.Equal(t, summary(1, 1, 0), got.stdout)
 		assert.Empty(t, got.stderr)
@@ -529,10 +507,10 @@ func TestIngestStrict(t *testing.T) {
 func TestIngestByteOrderMark(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "amtrack.db")
-	path := writeFile(t, dir, "bom.jsonl", "\xef\xbb\xbf"+methodEvent(1, "created", "")+"\n"+methodEvent(2, "created", "")+"\n")
+	path := writeFile(t, dir, "bom.jsonl", "\xef\xbb\xbf"+testutil.MethodEvent(1, "created", "")+"\n"+testutil.MethodEvent(2, "created", "")+"\n")
 	got := runCLI(t, "", "ingest", "--db", db, path)
 	assert.Contains(t, []string{summary(2, 0, 0), summary(1, 0, 1)}, got.stdout, got.stderr)
-	assert.Equal(t, 0, runCLI(t, "", "show", "--db", db, testMethodID(2)).code, "the second line must be appended")
+	assert.Equal(t, 0, runCLI(t, "", "show", "--db", db, testutil.MethodID(2)).code, "the second line must be appended")
 }
 
 // TestIngestStopsReadingWhenAppendFails feeds ingest an endless stdin and
@@ -549,17 +527,7 @@ func TestIngestStopsReadingWhenAppendFails(t *testing.T) {
 	require.NoError(t, conn.Close())
 
 	pr, pw := io.Pipe()
-	go func() { // generated events, for ever (until ingest's end closes the pipe)
-		for seed := uint64(1); ; seed++ {
-			err := domain.Generate(domain.GenerateOptions{Methods: 1000, Seed: seed}, func(b []byte) error {
-				_, err := pw.Write(append(b, '\n'))
-				return err
-			})
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go testutil.WriteEndless(pw) // generated events, for ever (until ingest's end closes the pipe)
 	var stdout, stderr bytes.Buffer
 	err = Run(context.Background(), Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
 	pr.CloseWithError(io.ErrClosedPipe)

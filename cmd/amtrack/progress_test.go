@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // terminal replays out as a terminal shows it: "\r" goes back to the start
@@ -52,14 +54,14 @@ func TestTerminal(t *testing.T) {
 // its stderr: the rejections appear whole, each on its own line, and the
 // bar counts events, not bytes.
 func TestIngestProgressBar(t *testing.T) {
-	good1, good2 := methodEvent(1, "created", ""), methodEvent(2, "created", "")
-	badType := methodEvent(3, "issued", `,"code":1234`)
+	good1, good2 := testutil.MethodEvent(1, "created", ""), testutil.MethodEvent(2, "created", "")
+	badType := testutil.MethodEvent(3, "issued", `,"code":1234`)
 	for _, batch := range []int{ingestBatch, 1} {
 		t.Run(fmt.Sprintf("batches of %d", batch), func(t *testing.T) {
 			setIngestBatch(t, batch)
 			dir := t.TempDir()
 			path := writeFile(t, dir, "events.jsonl", good1+"\n{not json\n"+good2+"\n"+badType+"\n")
-			term, stdout := &syncBuffer{}, &syncBuffer{}
+			term, stdout := &testutil.Buffer{}, &testutil.Buffer{}
 			e := &env{stdin: strings.NewReader(""), stdout: stdout, stderr: term, bars: term}
 			err := runIngest(context.Background(), e, []string{"--db", filepath.Join(dir, "amtrack.db"), path})
 			assert.Equal(t, 1, exitCode(err, term))
@@ -83,7 +85,7 @@ func TestIngestProgressBar(t *testing.T) {
 // TestRebuildProgressBar: rebuild's bar counts the log's events.
 func TestRebuildProgressBar(t *testing.T) {
 	db, events := ingestGenerated(t, 30, 4)
-	term, stdout := &syncBuffer{}, &syncBuffer{}
+	term, stdout := &testutil.Buffer{}, &testutil.Buffer{}
 	e := &env{stdout: stdout, stderr: term, bars: term}
 	require.NoError(t, runRebuild(context.Background(), e, []string{"--db", db}))
 	assert.Contains(t, stdout.String(), fmt.Sprintf("from %d events", events))

@@ -14,6 +14,8 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // ingestGenerated fills a fresh database with generate's stream for seed and
@@ -98,7 +100,7 @@ func TestVerifyAndRebuild(t *testing.T) {
 	assert.Equal(t, before, after, "rebuild changed the state of %s", id)
 
 	// More events after a rebuild fold into the rebuilt tables.
-	more := methodEvent(1, "created", "") + "\n" + methodEvent(2, "issued", `,"code":"4821"`) + "\n"
+	more := testutil.MethodEvent(1, "created", "") + "\n" + testutil.MethodEvent(2, "issued", `,"code":"4821"`) + "\n"
 	got = runCLI(t, more, "ingest", "--db", db, "-")
 	require.Equal(t, summary(2, 0, 0), got.stdout, got.stderr)
 	got = runCLI(t, "", "verify", "--db", db)

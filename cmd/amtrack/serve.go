@@ -15,6 +15,7 @@ import (
 
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
 	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
@@ -207,7 +208,7 @@ func seedDemo(ctx context.Context, a *app, metrics *api.Metrics) error {
 		batch = nil
 		return nil
 	}
-	err := domain.Generate(domain.GenerateOptions{Methods: demoMethods, Seed: demoSeed}, func(raw []byte) error {
+	err := generate.Stream(generate.Options{Methods: demoMethods, Seed: demoSeed}, func(raw []byte) error {
 		p, err := ingest.Parse(raw, store.SourceFile, "", time.Time{})
 		if err != nil {
 			return fmt.Errorf("seed demo data: %w", err)

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,31 +14,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the server goroutine
-// while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // running is a server started in-process with Run.
 type running struct {
 	base           string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 	stop           func() error // cancels Run's context (as SIGTERM does) and returns Run's error
 }
 
@@ -57,7 +38,7 @@ func startRun(t *testing.T, args ...string) *running {
 func startRunWith(t *testing.T, cfg Config, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &running{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, args, strings.NewReader(""), r.stdout, r.stderr) }()
 	var once sync.Once
@@ -82,22 +63,6 @@ func startRunWith(t *testing.T, cfg Config, args ...string) *running {
 	}
 }
 
-// fetch GETs url with an optional bearer token.
-func fetch(t *testing.T, url, token string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return res.StatusCode, string(b)
-}
-
 // TestServe serves an ingested database and checks that the API prints
 // the same JSON bodies as show and history, then stops it as SIGTERM does.
 func TestServe(t *testing.T) {
@@ -106,13 +71,13 @@ func TestServe(t *testing.T) {
 	r := startRun(t, "serve", "--db", db, "--addr", "127.0.0.1:0")
 	assert.Regexp(t, `^serving on http://127\.0\.0\.1:\d+\n$`, r.stdout.String())
 
-	status, body := fetch(t, r.base+"/readyz", "")
+	status, body := testutil.Get(t, r.base+"/readyz", "")
 	require.Equal(t, 200, status, body)
 	var ready map[string]any
 	require.NoError(t, json.Unmarshal([]byte(body), &ready))
 	assert.Equal(t, float64(n), ready["log_seq"])
 
-	status, body = fetch(t, r.base+"/v1/access_methods?mode=code&limit=1", "")
+	status, body = testutil.Get(t, r.base+"/v1/access_methods?mode=code&limit=1", "")
 	require.Equal(t, 200, status, body)
 	var list struct {
 		AccessMethods []struct {
@@ -127,14 +92,14 @@ func TestServe(t *testing.T) {
 	// docs/fold.md: the API and the CLI print the same JSON bodies.
 	show := runCLI(t, "", "show", "--db", db, m.ID)
 	require.Equal(t, 0, show.code, show.stderr)
-	status, body = fetch(t, r.base+"/v1/access_methods/"+m.ID, "")
+	status, body = testutil.Get(t, r.base+"/v1/access_methods/"+m.ID, "")
 	require.Equal(t, 200, status)
 	assert.Equal(t, show.stdout, body)
 	assert.Contains(t, body, `"code_redacted": true`)
 
 	history := runCLI(t, "", "history", "--db", db, m.Grants[0])
 	require.Equal(t, 0, history.code, history.stderr)
-	status, body = fetch(t, r.base+"/v1/access_grants/"+m.Grants[0]+"/events?limit=1000", "")
+	status, body = testutil.Get(t, r.base+"/v1/access_grants/"+m.Grants[0]+"/events?limit=1000", "")
 	require.Equal(t, 200, status)
 	var cli, web map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal([]byte(history.stdout), &cli))
@@ -158,12 +123,12 @@ func TestServeEnvironment(t *testing.T) {
 		"AMTRACK_LOG_LEVEL":    "debug",
 	}.get), "serve", "--db", db)
 
-	status, body := fetch(t, r.base+"/v1/access_methods?mode=code&is_issued=true&limit=1", "")
+	status, body := testutil.Get(t, r.base+"/v1/access_methods?mode=code&is_issued=true&limit=1", "")
 	assert.Equal(t, 401, status, body)
-	status, body = fetch(t, r.base+"/v1/access_methods?mode=code&is_issued=true&limit=1", "tok3n")
+	status, body = testutil.Get(t, r.base+"/v1/access_methods?mode=code&is_issued=true&limit=1", "tok3n")
 	require.Equal(t, 200, status, body)
 	assert.Regexp(t, `"code": "\d{4,6}"`, body, "codes are revealed")
-	status, _ = fetch(t, r.base+"/metrics", "")
+	status, _ = testutil.Get(t, r.base+"/metrics", "")
 	assert.Equal(t, 200, status, "metrics are open")
 	require.NoError(t, r.stop())
 	assert.Contains(t, r.stderr.String(), "level=DEBUG msg=request", "one debug line per request")
@@ -235,15 +200,15 @@ func TestDemo(t *testing.T) {
 	urls := demoCommands(t, out)
 	require.Len(t, urls, 4)
 	for _, u := range urls {
-		status, body := fetch(t, u, "")
+		status, body := testutil.Get(t, u, "")
 		assert.Equal(t, 200, status, "%s: %s", u, body)
 	}
-	status, body := fetch(t, urls[0], "")
+	status, body := testutil.Get(t, urls[0], "")
 	require.Equal(t, 200, status)
 	assert.Contains(t, body, `"code_redacted": true`, "the sample method shows a redacted PIN")
-	status, body = fetch(t, r.base+"/readyz", "")
+	status, body = testutil.Get(t, r.base+"/readyz", "")
 	assert.Equal(t, 200, status, body)
-	status, body = fetch(t, r.base+"/metrics", "")
+	status, body = testutil.Get(t, r.base+"/metrics", "")
 	require.Equal(t, 200, status)
 	assert.Regexp(t, `amtrack_events_appended_total\{event_type="access_method.issued"\} \d+`, body)
 

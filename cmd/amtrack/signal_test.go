@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // interrupted returns a context cancelled as main cancels it when sig arrives.
@@ -52,7 +52,7 @@ func TestExitCodeOfSignals(t *testing.T) {
 func TestInterrupted(t *testing.T) {
 	inTempDir(t)
 	db := tempDB(t)
-	require.Equal(t, 0, runCLI(t, methodEvent(1, "created", "")+"\n", "ingest", "--db", db, "-").code)
+	require.Equal(t, 0, runCLI(t, testutil.MethodEvent(1, "created", "")+"\n", "ingest", "--db", db, "-").code)
 	tests := []struct {
 		args []string
 		sig  syscall.Signal
@@ -60,7 +60,7 @@ func TestInterrupted(t *testing.T) {
 	}{
 		{[]string{"verify", "--db", db}, syscall.SIGINT, 130},
 		{[]string{"rebuild", "--db", db}, syscall.SIGINT, 130},
-		{[]string{"show", "--db", db, testMethodID(1)}, syscall.SIGINT, 130},
+		{[]string{"show", "--db", db, testutil.MethodID(1)}, syscall.SIGINT, 130},
 		{[]string{"ingest", "--db", db, "-"}, syscall.SIGINT, 130},
 		{[]string{"serve", "--db", db, "--addr", "127.0.0.1:0"}, syscall.SIGINT, 130},
 		{[]string{"verify", "--db", db}, syscall.SIGTERM, 143},
@@ -94,7 +94,7 @@ func TestServeSignals(t *testing.T) {
 		t.Run(tt.args[0]+" "+tt.sig.String(), func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
-			stdout, stderr := &syncBuffer{}, &syncBuffer{}
+			stdout, stderr := &testutil.Buffer{}, &testutil.Buffer{}
 			errc := make(chan error, 1)
 			go func() { errc <- Run(ctx, Config{}, tt.args, strings.NewReader(""), stdout, stderr) }()
 			require.Eventually(t, func() bool { return servingLine.MatchString(stdout.String()) }, time.Minute, 10*time.Millisecond,
@@ -104,19 +104,6 @@ func TestServeSignals(t *testing.T) {
 			assert.Equal(t, tt.code, exitCode(<-errc, &out))
 			assert.Empty(t, out.String(), "a clean stop prints nothing")
 		})
-	}
-}
-
-// endlessEvents writes generated events to w until a write fails.
-func endlessEvents(w io.Writer) {
-	for seed := uint64(1); ; seed++ {
-		err := domain.Generate(domain.GenerateOptions{Methods: 1000, Seed: seed}, func(b []byte) error {
-			_, err := w.Write(append(b, '\n'))
-			return err
-		})
-		if err != nil {
-			return
-		}
 	}
 }
 
@@ -167,7 +154,7 @@ func TestIngestInterrupted(t *testing.T) {
 	setIngestBatch(t, 500)
 	db := tempDB(t)
 	pr, pw := io.Pipe()
-	go endlessEvents(pw)
+	go testutil.WriteEndless(pw)
 	defer pr.CloseWithError(io.ErrClosedPipe)
 
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -211,7 +198,7 @@ func TestIngestSummaryAfterFailure(t *testing.T) {
 
 	var lines []string
 	for n := 1; n <= 5; n++ {
-		lines = append(lines, methodEvent(n, "created", ""))
+		lines = append(lines, testutil.MethodEvent(n, "created", ""))
 	}
 	path := writeFile(t, dir, "events.jsonl", strings.Join(lines, "\n")+"\n")
 	got := runCLI(t, "", "ingest", "--db", db, path)

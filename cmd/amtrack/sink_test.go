@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/api"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/seam"
 )
 
@@ -28,9 +29,9 @@ func TestSyncSinkCounts(t *testing.T) {
 		rejected = append(rejected, rejectionString(raw, err))
 	}}
 	page := []json.RawMessage{
-		json.RawMessage(methodEvent(1, "issued", `,"code":"1234"`)),
-		json.RawMessage(methodEvent(2, "issued", `,"code":1234`)), // malformed
-		json.RawMessage(methodEvent(1, "issued", `,"code":"1234"`)),
+		json.RawMessage(testutil.MethodEvent(1, "issued", `,"code":"1234"`)),
+		json.RawMessage(testutil.MethodEvent(2, "issued", `,"code":1234`)), // malformed
+		json.RawMessage(testutil.MethodEvent(1, "issued", `,"code":"1234"`)),
 	}
 	c, err := sink.Append(context.Background(), page)
 	require.NoError(t, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/seam"
 	"github.com/amtrack/amtrack/store"
 )
@@ -129,20 +130,16 @@ func (f *fakeSeam) serve(w http.ResponseWriter, r *http.Request) {
 // events sync asks for (access_method.* and access_grant.*).
 func generated(t *testing.T, methods int, seed uint64) (all, synced [][]byte) {
 	t.Helper()
-	err := domain.Generate(domain.GenerateOptions{Methods: methods, Seed: seed}, func(raw []byte) error {
-		all = append(all, raw)
+	all = testutil.Stream(t, methods, seed)
+	for _, raw := range all {
 		var e struct {
 			Type string `json:"event_type"`
 		}
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return err
-		}
+		require.NoError(t, json.Unmarshal(raw, &e))
 		if slices.Contains(seam.EventTypes, e.Type) {
 			synced = append(synced, raw)
 		}
-		return nil
-	})
-	require.NoError(t, err)
+	}
 	return all, synced
 }
 
@@ -231,7 +228,7 @@ func TestSync(t *testing.T) {
 	until := time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC)
 	// One more event, created 2 minutes before the first run's end, that
 	// Seam shows only after that run: the resumed run's overlap finds it.
-	late := []byte(strings.Replace(methodEvent(9001, "created", ""), `"2026-03-01T10:30:01.250Z"`, `"2026-01-05T13:58:00.5Z"`, 2))
+	late := []byte(strings.Replace(testutil.MethodEvent(9001, "created", ""), `"2026-03-01T10:30:01.250Z"`, `"2026-01-05T13:58:00.5Z"`, 2))
 	fake := newFakeSeam(t, append(slices.Clone(all), late))
 	fake.hidden[mustID(t, late)] = true
 	fake.faults[2] = http.StatusTooManyRequests
@@ -317,20 +314,20 @@ func TestSyncUnauthorized(t *testing.T) {
 // and counted, the rest is appended, and the checkpoint still moves.
 func TestSyncRejected(t *testing.T) {
 	db := tempDB(t)
-	stored, logged := methodEvent(1, "created", ""), methodEvent(4, "created", "")
+	stored, logged := testutil.MethodEvent(1, "created", ""), testutil.MethodEvent(4, "created", "")
 	got := runCLI(t, stored+"\n"+logged+"\n", "ingest", "--db", db, "-")
 	require.Equal(t, 0, got.code, got.stderr)
 	conflicting := strings.Replace(stored, `"event_description":"An access method event."`, `"event_description":"Changed."`, 1)
-	malformed := strings.Replace(methodEvent(2, "created", ""), `"access_method_id"`, `"access_method"`, 1)
-	fake := newFakeSeam(t, [][]byte{[]byte(conflicting), []byte(malformed), []byte(methodEvent(3, "created", "")), []byte(logged)})
+	malformed := strings.Replace(testutil.MethodEvent(2, "created", ""), `"access_method_id"`, `"access_method"`, 1)
+	fake := newFakeSeam(t, [][]byte{[]byte(conflicting), []byte(malformed), []byte(testutil.MethodEvent(3, "created", "")), []byte(logged)})
 
 	got = runCLI(t, "", syncArgs(fake, db, "--since", "2026-03-01T00:00:00Z", "--until", "2026-03-02T00:00:00Z", "--window", "24h")...)
 	assert.Equal(t, 1, got.code)
 	assert.Equal(t, "synced 4 events (appended 1, duplicates 1, rejected 2) up to 2026-03-02T00:00:00Z\n", got.stdout)
 	lines := stderrLines(got)
 	require.Len(t, lines, 2, got.stderr)
-	assert.Contains(t, got.stderr, "seam event "+testEventID(2)+`: access_method.created: field "access_method_id"`)
-	assert.Contains(t, got.stderr, "seam event "+testEventID(1)+": ")
+	assert.Contains(t, got.stderr, "seam event "+testutil.EventID(2)+`: access_method.created: field "access_method_id"`)
+	assert.Contains(t, got.stderr, "seam event "+testutil.EventID(1)+": ")
 	assert.Contains(t, got.stderr, "different body")
 
 	// The checkpoint moved: the next run resumes from it.
@@ -367,22 +364,13 @@ func TestSyncUsage(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "a usage error creates no database")
 }
 
-// createdEvent returns an access_method.created event of method n, created
-// at at.
-func createdEvent(n int, at time.Time) []byte {
-	ts := at.UTC().Format(time.RFC3339Nano)
-	return []byte(fmt.Sprintf(`{"event_id":%q,"event_type":"access_method.created","workspace_id":%q,`+
-		`"created_at":%q,"occurred_at":%q,"access_method_id":%q,"access_grant_ids":[%q]}`,
-		testEventID(n), testWorkspace, ts, ts, testMethodID(n), testGrant))
-}
-
 // recentEvents returns n access_method.created events created over the
 // last two hours.
 func recentEvents(n int) [][]byte {
 	now := time.Now().UTC()
 	var out [][]byte
 	for i := range n {
-		out = append(out, createdEvent(i, now.Add(-2*time.Hour+time.Duration(i)*time.Minute)))
+		out = append(out, []byte(testutil.Payload{N: i, Type: "created", At: now.Add(-2*time.Hour + time.Duration(i)*time.Minute)}.JSON()))
 	}
 	return out
 }
@@ -402,7 +390,7 @@ func TestSyncLongSpan(t *testing.T) {
 	add := func(n int, start time.Time, over time.Duration) {
 		for range n {
 			at := start.Add(time.Duration(rng.Int64N(int64(over)))).Truncate(time.Millisecond)
-			raws = append(raws, createdEvent(len(raws), at))
+			raws = append(raws, []byte(testutil.Payload{N: len(raws), Type: "created", At: at}.JSON()))
 		}
 	}
 	add(300, from, span)
@@ -464,7 +452,7 @@ func TestServeSync(t *testing.T) {
 	var body string
 	for time.Now().Before(deadline) {
 		var status int
-		status, body = fetch(t, r.base+"/v1/events?limit=1000", "")
+		status, body = testutil.Get(t, r.base+"/v1/events?limit=1000", "")
 		require.Equal(t, 200, status, body)
 		if strings.Count(body, `"seq"`) == len(events) {
 			break
@@ -578,9 +566,9 @@ func TestSyncFakeSeamConnect(t *testing.T) {
 	at := func(ago time.Duration) string { return now.Add(-ago).Format("2006-01-02T15:04:05.000Z") }
 	method := "d5a1c7e3-9f2b-4d6a-b8c4-0000000000aa"
 	event := func(n int, typ string, ago time.Duration, extra map[string]any) map[string]any {
-		e := map[string]any{"event_id": testEventID(900 + n), "event_type": typ, "workspace_id": fake.WorkspaceID,
+		e := map[string]any{"event_id": testutil.EventID(900 + n), "event_type": typ, "workspace_id": fake.WorkspaceID,
 			"created_at": at(ago), "occurred_at": at(ago), "event_description": "An access method event.",
-			"access_method_id": method, "access_grant_ids": []string{testGrant}}
+			"access_method_id": method, "access_grant_ids": []string{testutil.GrantID}}
 		for k, v := range extra {
 			e[k] = v
 		}
@@ -614,7 +602,7 @@ func TestSyncFakeSeamConnect(t *testing.T) {
 	fake.do(t, map[string]any{"op": "add_events", "events": []any{event(5, domain.TypeDeleted, 3*time.Minute, nil)}})
 	fake.do(t, map[string]any{"op": "outage", "routes": []string{"/events/list"}})
 	done := make(chan result, 1)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	go func() {
 		err := Run(context.Background(), Config{SeamAPIKey: fake.APIKey}, []string{"sync", "--db", db, "--endpoint", fake.URL}, strings.NewReader(""), &stdout, &stderr)
 		done <- result{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(err, &stderr)}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // BenchmarkWebhook measures signed webhook throughput over real HTTP on
@@ -74,7 +74,7 @@ func benchRaw(b *testing.B, n int) [][]byte {
 	benchEvents.Lock()
 	defer benchEvents.Unlock()
 	if len(benchEvents.raw) < n {
-		benchEvents.raw = generateRaw(b, max(n, 2*len(benchEvents.raw)), 7)
+		benchEvents.raw = testutil.First(b, max(n, 2*len(benchEvents.raw)), 7)
 	}
 	return benchEvents.raw[:n]
 }
@@ -93,19 +93,21 @@ func benchWebhook(b *testing.B, bin string, senders int, group bool) {
 	// read the answers with http.ReadResponse, as wrk does, so the load
 	// generator takes as little as it can of the two cores it shares with
 	// the server (net/http's client costs about 50 µs of CPU a request).
-	wh, err := standardwebhooks.NewWebhook(testWebhookSecret)
-	if err != nil {
-		b.Fatal(err)
-	}
+	signer := testutil.NewSigner(b, testWebhookSecret)
 	raw := benchRaw(b, b.N)
 	host := strings.TrimPrefix(srv.base, "http://")
 	now := time.Now()
 	reqs := make([][]byte, b.N)
 	for i, body := range raw {
-		reqs[i] = rawRequest(host, signWebhook(b, wh, "msg_"+strconv.Itoa(i), now, body), body)
+		header, err := webhookHeader(signer, "msg_"+strconv.Itoa(i), now, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = rawRequest(host, header, body)
 	}
 	conns := make([]*rawConn, senders)
 	for s := range conns {
+		var err error
 		if conns[s], err = dialRaw(host); err != nil {
 			b.Fatal(err)
 		}

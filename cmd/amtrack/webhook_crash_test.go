@@ -17,11 +17,10 @@ import (
 	"testing"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // testWebhookSecret is the SEAM_WEBHOOK_SECRET of the servers these tests
@@ -32,8 +31,8 @@ const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 type serveProc struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:PORT
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testutil.Buffer
+	stderr *testutil.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's error, once done
 }
@@ -43,7 +42,7 @@ type serveProc struct {
 func startServe(tb testing.TB, bin, db string, args ...string) *serveProc {
 	tb.Helper()
 	args = append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
-	p := &serveProc{cmd: exec.Command(bin, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, args...), stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "SEAM_WEBHOOK_SECRET="+testWebhookSecret, "AMTRACK_API_TOKEN=", "AMTRACK_ADDR=",
 		"AMTRACK_LOG_LEVEL=", "AMTRACK_DB=", "AMTRACK_REVEAL_CODES=")
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -98,37 +97,16 @@ type signedWebhook struct {
 	header http.Header
 }
 
-// signWebhook signs body with the test secret at time at, under msgID.
-func signWebhook(tb testing.TB, wh *standardwebhooks.Webhook, msgID string, at time.Time, body []byte) http.Header {
-	sig, err := wh.Sign(msgID, at, body)
+// webhookHeader returns the headers of a webhook of body sent as msgID at
+// at: its svix-* signature and the JSON content type. It takes no
+// testing.TB, so the senders' goroutines call it.
+func webhookHeader(s *testutil.Signer, msgID string, at time.Time, body []byte) (http.Header, error) {
+	h, err := s.Sign("svix-", msgID, at, body)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	return http.Header{
-		"Content-Type":   {"application/json"},
-		"Svix-Id":        {msgID},
-		"Svix-Timestamp": {strconv.FormatInt(at.Unix(), 10)},
-		"Svix-Signature": {sig},
-	}
-}
-
-// generateRaw returns the first n events of generate's stream for seed.
-func generateRaw(tb testing.TB, n int, seed uint64) [][]byte {
-	tb.Helper()
-	var out [][]byte
-	errEnough := errors.New("enough")
-	err := domain.Generate(domain.GenerateOptions{Methods: n/4 + 10, Seed: seed}, func(b []byte) error {
-		out = append(out, b)
-		if len(out) == n {
-			return errEnough
-		}
-		return nil
-	})
-	if !errors.Is(err, errEnough) {
-		require.NoError(tb, err)
-		require.Len(tb, out, n, "generate made too few events")
-	}
-	return out
+	h.Set("Content-Type", "application/json")
+	return h, nil
 }
 
 // webhookReply is the body of a webhook's 200.
@@ -236,7 +214,7 @@ func TestWebhookCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	db := filepath.Join(t.TempDir(), "amtrack.db")
-	events := generateRaw(t, rounds*perRnd, 42)
+	events := testutil.First(t, rounds*perRnd, 42)
 	idOf := func(raw []byte) string {
 		var v struct {
 			EventID string `json:"event_id"`
@@ -248,8 +226,7 @@ func TestWebhookCrash(t *testing.T) {
 	for i, raw := range events {
 		ids[i] = idOf(raw)
 	}
-	wh, err := standardwebhooks.NewWebhook(testWebhookSecret)
-	require.NoError(t, err)
+	signer := testutil.NewSigner(t, testWebhookSecret)
 	hc := newSenderClient(senders)
 
 	acked := map[string]int64{}   // event id -> the seq its 200 named
@@ -309,8 +286,11 @@ func TestWebhookCrash(t *testing.T) {
 		for s := range senders {
 			wg.Go(func() {
 				for idx := range jobs {
-					w := signedWebhook{id: ids[idx], body: events[idx],
-						header: signWebhook(t, wh, fmt.Sprintf("msg_%d_%d_%d", round, s, idx), time.Now(), events[idx])}
+					header, err := webhookHeader(signer, fmt.Sprintf("msg_%d_%d_%d", round, s, idx), time.Now(), events[idx])
+					if !assert.NoError(t, err) { // not require: this is not the test's goroutine
+						continue
+					}
+					w := signedWebhook{id: ids[idx], body: events[idx], header: header}
 					mu.Lock()
 					inFlight[idx] = true
 					mu.Unlock()

@@ -1,9 +1,12 @@
 // Package projectiontest has the test helpers that several packages' tests
-// share: a projection over a fresh database file, and generated events.
+// share and that need the projection: a projection over a fresh database
+// file, and appending events through it. Those that need neither the store
+// nor the projection are in internal/testutil.
 package projectiontest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -28,23 +31,17 @@ func MustOpen(tb testing.TB) *projection.Projection {
 	return p
 }
 
-// Generate returns generate's stream for (methods, seed), parsed.
-func Generate(tb testing.TB, methods int, seed uint64) []*domain.Event {
-	tb.Helper()
-	var out []*domain.Event
-	err := domain.Generate(domain.GenerateOptions{Methods: methods, Seed: seed}, func(b []byte) error {
-		e, err := domain.ParseEvent(b)
-		out = append(out, e)
-		return err
-	})
-	require.NoError(tb, err)
-	return out
-}
-
 // Append appends events through p in batches whose sizes next returns
 // (each at least 1), requiring every event to be appended or a duplicate.
+// It fails tb, so it runs on the test's goroutine; others call AppendBatches.
 func Append(tb testing.TB, p *projection.Projection, events []*domain.Event, next func() int) {
 	tb.Helper()
+	require.NoError(tb, AppendBatches(p, events, next))
+}
+
+// AppendBatches is Append returning the first error (of the append or of an
+// event) instead of failing a test, for goroutines other than the test's.
+func AppendBatches(p *projection.Projection, events []*domain.Event, next func() int) error {
 	for len(events) > 0 {
 		n := min(len(events), max(1, next()))
 		batch := make([]store.Pending, n)
@@ -52,10 +49,15 @@ func Append(tb testing.TB, p *projection.Projection, events []*domain.Event, nex
 			batch[i] = store.Pending{Event: e, Source: store.SourceFile}
 		}
 		out, err := p.Append(context.Background(), batch)
-		require.NoError(tb, err)
-		for _, o := range out {
-			require.NoError(tb, o.Err)
+		if err != nil {
+			return err
+		}
+		for i, o := range out {
+			if o.Err != nil {
+				return fmt.Errorf("event %s: %w", batch[i].Event.ID, o.Err)
+			}
 		}
 		events = events[n:]
 	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package domain_test
+package generate_test
 
 import (
 	"bytes"
@@ -12,21 +12,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/generate"
 )
 
-// genCollect runs Generate and returns every emitted event.
-func genCollect(t testing.TB, opts domain.GenerateOptions) [][]byte {
+// collect runs Stream and returns every emitted event.
+func collect(t testing.TB, opts generate.Options) [][]byte {
 	t.Helper()
 	var out [][]byte
-	require.NoError(t, domain.Generate(opts, func(b []byte) error {
+	require.NoError(t, generate.Stream(opts, func(b []byte) error {
 		out = append(out, b)
 		return nil
 	}))
 	return out
 }
 
-// genDigest hashes a stream, one event per line.
-func genDigest(events [][]byte) [32]byte {
+// digest hashes a stream, one event per line.
+func digest(events [][]byte) [32]byte {
 	h := sha256.New()
 	for _, e := range events {
 		h.Write(e)
@@ -35,9 +36,9 @@ func genDigest(events [][]byte) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
-func TestGenerateEventsParse(t *testing.T) {
+func TestStreamParses(t *testing.T) {
 	for _, seed := range []uint64{0, 1, 2, 42, 1 << 40} {
-		events := genCollect(t, domain.GenerateOptions{Methods: 500, Seed: seed})
+		events := collect(t, generate.Options{Methods: 500, Seed: seed})
 		require.NotEmpty(t, events)
 		seen := make(map[domain.ID]bool, len(events))
 		for i, raw := range events {
@@ -57,39 +58,39 @@ func TestGenerateEventsParse(t *testing.T) {
 	}
 }
 
-func TestGenerateDeterministic(t *testing.T) {
-	opts := domain.GenerateOptions{Methods: 400, Seed: 7}
-	a, b := genCollect(t, opts), genCollect(t, opts)
+func TestStreamDeterministic(t *testing.T) {
+	opts := generate.Options{Methods: 400, Seed: 7}
+	a, b := collect(t, opts), collect(t, opts)
 	require.Equal(t, len(a), len(b))
 	for i := range a {
 		require.Equal(t, string(a[i]), string(b[i]), "event %d", i)
 	}
 
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	c := genCollect(t, domain.GenerateOptions{Methods: 400, Seed: 7, Start: start})
-	require.Equal(t, genDigest(genCollect(t, domain.GenerateOptions{Methods: 400, Seed: 7, Start: start})), genDigest(c))
-	require.NotEqual(t, genDigest(a), genDigest(c), "Start must shift the stream")
+	c := collect(t, generate.Options{Methods: 400, Seed: 7, Start: start})
+	require.Equal(t, digest(collect(t, generate.Options{Methods: 400, Seed: 7, Start: start})), digest(c))
+	require.NotEqual(t, digest(a), digest(c), "Start must shift the stream")
 	first, err := domain.ParseEvent(c[0])
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, first.OccurredAt, start.UnixNano())
 	require.Less(t, first.OccurredAt, start.Add(time.Minute).UnixNano())
 }
 
-func TestGenerateSeedsDiffer(t *testing.T) {
+func TestStreamSeedsDiffer(t *testing.T) {
 	digests := map[[32]byte]uint64{}
 	for _, seed := range []uint64{1, 2, 3, 4} {
-		d := genDigest(genCollect(t, domain.GenerateOptions{Methods: 50, Seed: seed}))
+		d := digest(collect(t, generate.Options{Methods: 50, Seed: seed}))
 		prev, dup := digests[d]
 		require.False(t, dup, "seeds %d and %d gave the same stream", prev, seed)
 		digests[d] = seed
 	}
-	a := genCollect(t, domain.GenerateOptions{Methods: 50, Seed: 1})
-	b := genCollect(t, domain.GenerateOptions{Methods: 50, Seed: 2})
+	a := collect(t, generate.Options{Methods: 50, Seed: 1})
+	b := collect(t, generate.Options{Methods: 50, Seed: 2})
 	require.NotEqual(t, string(a[0]), string(b[0]))
 }
 
-func TestGenerateDefaults(t *testing.T) {
-	events := genCollect(t, domain.GenerateOptions{})
+func TestStreamDefaults(t *testing.T) {
+	events := collect(t, generate.Options{})
 	methods := map[domain.ID]bool{}
 	var first *domain.Event
 	for _, raw := range events {
@@ -104,11 +105,11 @@ func TestGenerateDefaults(t *testing.T) {
 	}
 	require.Len(t, methods, 100)
 	require.Equal(t, "2026-01-05T08:00:00Z", domain.FormatNanos(first.OccurredAt))
-	require.Equal(t, genDigest(events), genDigest(genCollect(t, domain.GenerateOptions{Methods: -3})))
+	require.Equal(t, digest(events), digest(collect(t, generate.Options{Methods: -3})))
 }
 
-func TestGenerateLifecycleMix(t *testing.T) {
-	events := genCollect(t, domain.GenerateOptions{Methods: 300, Seed: 3})
+func TestStreamLifecycleMix(t *testing.T) {
+	events := collect(t, generate.Options{Methods: 300, Seed: 3})
 	types := map[string]int{}
 	methods := map[domain.ID][]*domain.Event{}
 	nonAccess, size := 0, 0
@@ -164,8 +165,8 @@ func TestGenerateLifecycleMix(t *testing.T) {
 	require.Less(t, afterDeleted, 300/10)
 }
 
-func TestGenerateArrivalOrder(t *testing.T) {
-	events := genCollect(t, domain.GenerateOptions{Methods: 2000, Seed: 11})
+func TestStreamArrivalOrder(t *testing.T) {
+	events := collect(t, generate.Options{Methods: 2000, Seed: 11})
 	maxActive, outOfOrder := 0, 0
 	var last int64
 	active := map[domain.ID]int64{} // grant -> last event
@@ -195,10 +196,10 @@ func TestGenerateArrivalOrder(t *testing.T) {
 	require.Less(t, share, 0.2, "arrival is roughly by created_at")
 }
 
-func TestGenerateEmitError(t *testing.T) {
+func TestStreamEmitError(t *testing.T) {
 	stop := errors.New("stop")
 	n := 0
-	err := domain.Generate(domain.GenerateOptions{Methods: 100}, func([]byte) error {
+	err := generate.Stream(generate.Options{Methods: 100}, func([]byte) error {
 		n++
 		if n == 10 {
 			return stop
@@ -209,10 +210,10 @@ func TestGenerateEmitError(t *testing.T) {
 	require.Equal(t, 10, n)
 }
 
-func TestGenerateKeepsSlices(t *testing.T) {
+func TestStreamKeepsSlices(t *testing.T) {
 	var kept [][]byte
 	var copies [][]byte
-	require.NoError(t, domain.Generate(domain.GenerateOptions{Methods: 50, Seed: 5}, func(b []byte) error {
+	require.NoError(t, generate.Stream(generate.Options{Methods: 50, Seed: 5}, func(b []byte) error {
 		kept = append(kept, b)
 		copies = append(copies, bytes.Clone(b))
 		return nil
@@ -223,10 +224,10 @@ func TestGenerateKeepsSlices(t *testing.T) {
 	require.True(t, strings.HasPrefix(string(kept[0]), `{"event_id":"`))
 }
 
-func BenchmarkGenerate(b *testing.B) {
+func BenchmarkStream(b *testing.B) {
 	events, size := 0, 0
 	for b.Loop() {
-		err := domain.Generate(domain.GenerateOptions{Methods: 10000, Seed: 1}, func(raw []byte) error {
+		err := generate.Stream(generate.Options{Methods: 10000, Seed: 1}, func(raw []byte) error {
 			events++
 			size += len(raw)
 			return nil
