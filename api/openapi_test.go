@@ -34,7 +34,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/healthz", "/metrics", "/openapi.json", "/readyz",
 		"/v1/access_grants/{access_grant_id}", "/v1/access_grants/{access_grant_id}/events",
 		"/v1/access_methods", "/v1/access_methods/{access_method_id}", "/v1/access_methods/{access_method_id}/events",
-		"/v1/events", "/v1/events/{event_id}", "/webhooks/seam",
+		"/v1/events", "/v1/events/{event_id}", "/v1/log/head", "/webhooks/seam",
 	}
 	paths := doc.Paths.InMatchingOrder()
 	slices.Sort(paths)

@@ -58,6 +58,7 @@ type ReadModel interface {
 	GrantHistory(ctx context.Context, id domain.ID, f projection.HistoryFilter) ([]store.Record, error)
 	Events(ctx context.Context, f projection.EventFilter) (projection.EventPage, error)
 	Event(ctx context.Context, id domain.ID) (store.Record, error)
+	LogHead(ctx context.Context) (store.ChainHead, error)
 	LagReader
 }
 
@@ -177,6 +178,7 @@ func (s *Server) routes() {
 		{"/v1/access_grants/{access_grant_id}/events", s.listGrantEvents},
 		{"/v1/events", s.listEvents},
 		{"/v1/events/{event_id}", s.getEvent},
+		{"/v1/log/head", s.getLogHead},
 	} {
 		v1.Handle(rt.path, s.v1Route(rt.path, rt.h))
 	}

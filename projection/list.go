@@ -136,6 +136,13 @@ func (p *Projection) Events(ctx context.Context, f EventFilter) (EventPage, erro
 // EventFilter and HistoryFilter) bounds.
 func PayloadBytes(recs []store.Record) int { return store.PayloadBytes(recs) }
 
+// LogHead returns the log's chain head: the last seq and its hash, which
+// covers every event up to it (seq 0 and the zero hash for an empty log).
+// Errors: internal.
+func (p *Projection) LogHead(ctx context.Context) (store.ChainHead, error) {
+	return p.db.Log().ChainHead(ctx)
+}
+
 // Event returns one logged event by its event_id. Errors: not_found.
 func (p *Projection) Event(ctx context.Context, id domain.ID) (store.Record, error) {
 	return p.db.Log().Event(ctx, id)

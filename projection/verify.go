@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -15,23 +16,58 @@ import (
 
 // Verify folds the whole log again, in memory and as of one snapshot, and
 // compares the result with the live read model, column by column. It returns
-// the differences (at most maxDiffs), empty when the projection matches the log.
-// PIN codes never appear in the differences.
+// the differences (at most maxDiffs), empty when the projection matches the
+// log, with the log's own problems (VerifyWith) first. PIN codes never
+// appear in the differences.
 func (p *Projection) Verify(ctx context.Context, maxDiffs int) (Stats, []string, error) {
-	var stats Stats
-	var diffs []string
+	r, err := p.VerifyWith(ctx, VerifyOptions{MaxDiffs: maxDiffs})
+	return r.Stats, slices.Concat(r.LogProblems, r.Diffs), err
+}
+
+// VerifyOptions tune VerifyWith.
+type VerifyOptions struct {
+	MaxDiffs int              // at most this many differences and problems, in all
+	Head     *store.ChainHead // when not nil, a head recorded earlier: the chain must have its hash at its seq
+}
+
+// Report is what VerifyWith found.
+type Report struct {
+	Stats
+	// Head is the log's chain head (store.Snapshot.CheckLog).
+	Head store.ChainHead
+	// Backfill says from where the log was chained.
+	Backfill store.Backfill
+	// LogProblems are the log's own: its chain, its payloads against their
+	// extracted columns, streams and links, its triggers, the recorded
+	// head. Rebuilding does not mend them.
+	LogProblems []string
+	// Diffs are the read model's differences from the fold of the log.
+	Diffs []string
+}
+
+// VerifyWith checks the log (store.Snapshot.CheckLog: the hash chain, each
+// payload against its extracted columns, the streams and grant links, the
+// append-only triggers, opts.Head), then folds it again and compares the
+// result with the read model, all in one snapshot. PIN codes never appear
+// in what it reports. Errors: internal.
+func (p *Projection) VerifyWith(ctx context.Context, opts VerifyOptions) (Report, error) {
+	var r Report
 	err := p.db.View(ctx, func(snap *store.Snapshot) error {
-		var err error
-		stats, diffs, err = p.verify(ctx, snap, maxDiffs)
+		check, err := snap.CheckLog(ctx, opts.Head, opts.MaxDiffs)
+		if err != nil {
+			return err
+		}
+		r.Head, r.Backfill, r.LogProblems = check.Head, check.Backfill, check.Problems
+		r.Stats, r.Diffs, err = p.verify(ctx, snap, opts.MaxDiffs-len(check.Problems))
 		return err
 	})
 	if err != nil {
-		return stats, nil, fmt.Errorf("verify: %w", err)
+		return r, fmt.Errorf("verify: %w", err)
 	}
-	return stats, diffs, nil
+	return r, nil
 }
 
-// verify is Verify in the snapshot snap.
+// verify is Verify of the read model in the snapshot snap.
 func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs int) (Stats, []string, error) {
 	var stats Stats
 	log := snap.Log()

@@ -82,6 +82,9 @@ type DB struct {
 	// dataVersion is the writer connection's last PRAGMA data_version,
 	// which changes when another connection commits; guarded by mu.
 	dataVersion int64
+
+	// repaired lists the append-only triggers Open recreated.
+	repaired []TriggerProblem
 }
 
 // Open opens (creating if needed, unless opts.MustExist) the database at
@@ -134,6 +137,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		}
 	}
 	if err := db.migrate(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if err := db.repairTriggers(ctx); err != nil {
 		write.Close()
 		return nil, err
 	}
@@ -427,6 +434,12 @@ func (db *DB) pendingMigrations(ctx context.Context) ([]string, error) {
 	return missing, nil
 }
 
+// migrationHooks run in a migration's transaction, after its SQL: what SQL
+// alone cannot do.
+var migrationHooks = map[string]func(ctx context.Context, tx *Tx) error{
+	"0003_chain": backfillChain,
+}
+
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction, in file-name order.
 func (db *DB) migrate(ctx context.Context) error {
@@ -450,6 +463,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
+			}
+			if hook := migrationHooks[version]; hook != nil {
+				if err := hook(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version)
 			return err

@@ -118,6 +118,10 @@ func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record,
 			appended = append(appended, *c)
 		}
 	}
+	// Each appended event is chained to the one before, in this transaction.
+	if err := tx.chain(ctx, appended); err != nil {
+		return nil, nil, err
+	}
 	return outcomes, appended, nil
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/projection"
@@ -67,4 +69,25 @@ func (a *app) append(ctx context.Context, batch []store.Pending) ([]store.Outcom
 // apply folds appended records into the read model inside the append transaction.
 func (a *app) apply(ctx context.Context, tx *store.Tx, appended []store.Record) error {
 	return a.proj.Apply(ctx, tx, appended)
+}
+
+// repairs describes, one line each, the append-only triggers Open found
+// missing or altered and recreated: a sign the log may have been edited.
+func (a *app) repairs() []string {
+	var out []string
+	for _, p := range a.db.RepairedTriggers() {
+		what := "was missing"
+		if p.Altered {
+			what = "was not the one amtrack created"
+		}
+		out = append(out, fmt.Sprintf("append-only trigger %s %s and has been recreated: the log may have been edited; run amtrack verify", p.Name, what))
+	}
+	return out
+}
+
+// reportRepairs writes repairs to w as errors.
+func (a *app) reportRepairs(w io.Writer) {
+	for _, r := range a.repairs() {
+		fmt.Fprintf(w, "amtrack: ERROR: %s\n", r)
+	}
 }

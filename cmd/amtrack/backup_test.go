@@ -79,7 +79,7 @@ func TestBackupWhileServing(t *testing.T) {
 
 	got = runCLI(t, "", "verify", "--db", dest)
 	assert.Equal(t, 0, got.code, got.stdout+got.stderr)
-	assert.Regexp(t, fmt.Sprintf(`^projection matches the log \(%d events, \d+ access methods\)\n$`, n), got.stdout)
+	assert.Regexp(t, fmt.Sprintf(`^projection matches the log \(%d events, \d+ access methods\)\nlog head \d+:[0-9a-f]{64}\n$`, n), got.stdout)
 
 	t.Run("existing destination", func(t *testing.T) {
 		sum := fileSum(t, dest)

@@ -110,7 +110,7 @@ func TestBinary(t *testing.T) {
 	t.Run("verify", func(t *testing.T) {
 		stdout, stderr, code := run("", "verify", "--db", db)
 		assert.Equal(t, 0, code, stderr)
-		assert.Equal(t, matchesLine(events, 300), stdout)
+		assert.Equal(t, matchesLine(events, 300), verifyLine(t, stdout))
 	})
 
 	t.Run("AMTRACK_DB", func(t *testing.T) {
@@ -118,7 +118,7 @@ func TestBinary(t *testing.T) {
 		cmd.Env = append(env, "AMTRACK_DB="+db)
 		out, err := cmd.Output()
 		assert.Equal(t, 0, exitStatus(t, err))
-		assert.Equal(t, matchesLine(events, 300), string(out))
+		assert.Equal(t, matchesLine(events, 300), verifyLine(t, string(out)))
 	})
 
 	t.Run("rejections exit 1", func(t *testing.T) {

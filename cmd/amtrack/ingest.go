@@ -57,6 +57,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	a.reportRepairs(e.stderr)
 	bar := newProgress(e.bars, "", -1)
 	c, err := a.ingest(ctx, e, fs.Args(), *strict, bar)
 	bar.finish()

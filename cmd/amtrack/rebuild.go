@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/amtrack/amtrack/projection"
@@ -25,6 +26,7 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	a.reportRepairs(e.stderr)
 	start := time.Now()
 	bar := rowBar(ctx, e, "rebuild", a.db)
 	stats, err := a.proj.Rebuild(ctx, bar)
@@ -41,25 +43,39 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", "")
 	dbPath := dbFlag(fs)
 	max := fs.Int("max-diffs", 20, "print at most this many differences")
+	headFlag := fs.String("head", "", "a log head `SEQ:HASH` recorded earlier (GET /v1/log/head, or verify's output): the log must still have it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	opts := projection.VerifyOptions{MaxDiffs: *max}
+	if *headFlag != "" {
+		h, err := store.ParseChainHead(*headFlag)
+		if err != nil {
+			return usageError("--head: %v", err)
+		}
+		opts.Head = &h
 	}
 	a, err := openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	stats, diffs, err := a.proj.Verify(ctx, *max)
+	r, err := a.proj.VerifyWith(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if len(diffs) > 0 {
-		for _, d := range diffs {
-			fmt.Fprintln(e.stdout, d)
-		}
-		return &exitError{code: 1, msg: fmt.Sprintf("projection does not match the log (%d events, %d access methods): run amtrack rebuild", stats.Events, stats.Methods)}
+	for _, d := range slices.Concat(r.LogProblems, r.Diffs) {
+		fmt.Fprintln(e.stdout, d)
 	}
-	fmt.Fprintf(e.stdout, "projection matches the log (%d events, %d access methods)\n", stats.Events, stats.Methods)
+	if len(r.LogProblems) > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("the log fails its integrity check (%d events): it was changed outside amtrack; "+
+			"find out by whom, and restore it from a backup that verifies", r.Events)}
+	}
+	if len(r.Diffs) > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("projection does not match the log (%d events, %d access methods): run amtrack rebuild", r.Events, r.Methods)}
+	}
+	fmt.Fprintf(e.stdout, "projection matches the log (%d events, %d access methods)\n", r.Events, r.Methods)
+	fmt.Fprintf(e.stdout, "log head %s\n", r.Head)
 	return nil
 }
 

@@ -128,6 +128,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	for _, r := range a.repairs() {
+		opts.Logger.Error(r)
+	}
 	opts.Metrics = api.NewMetrics(a.proj)
 	opts.WriteProbe = a.db // ready means a webhook would be acknowledged
 	srv := api.NewServer(a.proj, opts)

@@ -103,6 +103,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	a.reportRepairs(e.stderr)
 	client := &seam.Client{Endpoint: *endpoint, APIKey: key, Timeout: *timeout, MaxRetries: *retries,
 		OnRetry: func(err error, wait time.Duration) {
 			fmt.Fprintf(e.stderr, "amtrack: %s; retrying in %s\n", err, wait.Round(time.Millisecond))

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Trigger is one of the triggers that make the log append-only, as the
+// migrations create it.
+type Trigger struct {
+	Name string
+	SQL  string // the CREATE TRIGGER statement, without its final semicolon
+}
+
+// triggerPattern finds the CREATE TRIGGER statements of a migration.
+var triggerPattern = regexp.MustCompile(`(?is)CREATE\s+TRIGGER\s+(\w+)\b.*?\bEND\b`)
+
+// AppendOnlyTriggers lists, in name order, the triggers the migrations
+// create to keep the log append-only. Errors: internal.
+func AppendOnlyTriggers() ([]Trigger, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []Trigger
+	for _, name := range names {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read migrations: %w", err)
+		}
+		for _, m := range triggerPattern.FindAllSubmatch(body, -1) {
+			out = append(out, Trigger{Name: string(m[1]), SQL: string(m[0])})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// sameSQL compares two statements ignoring whitespace runs and a final
+// semicolon.
+func sameSQL(a, b string) bool {
+	norm := func(s string) string {
+		return strings.Join(strings.Fields(strings.TrimSuffix(strings.TrimSpace(s), ";")), " ")
+	}
+	return norm(a) == norm(b)
+}
+
+// TriggerProblem is an append-only trigger that is missing from the
+// database or is not the one amtrack created.
+type TriggerProblem struct {
+	Name    string
+	Altered bool // present under its name, with another body
+}
+
+// String says what is wrong with the trigger.
+func (p TriggerProblem) String() string {
+	if p.Altered {
+		return "append-only trigger " + p.Name + " is not the one amtrack created"
+	}
+	return "append-only trigger " + p.Name + " is missing"
+}
+
+// Triggers lists the append-only triggers that are missing or altered.
+// Errors: internal.
+func (l Log) Triggers(ctx context.Context) ([]TriggerProblem, error) {
+	want, err := AppendOnlyTriggers()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := l.q.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'`)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers: %w", err)
+	}
+	defer rows.Close()
+	have := map[string]string{}
+	for rows.Next() {
+		var name, body string
+		if err := rows.Scan(&name, &body); err != nil {
+			return nil, fmt.Errorf("read triggers: %w", err)
+		}
+		have[name] = body
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read triggers: %w", err)
+	}
+	var out []TriggerProblem
+	for _, t := range want {
+		body, ok := have[t.Name]
+		switch {
+		case !ok:
+			out = append(out, TriggerProblem{Name: t.Name})
+		case !sameSQL(body, t.SQL):
+			out = append(out, TriggerProblem{Name: t.Name, Altered: true})
+		}
+	}
+	return out, nil
+}
+
+// repairTriggers recreates, in one transaction, the append-only triggers
+// that are missing or altered, and remembers them for RepairedTriggers.
+func (db *DB) repairTriggers(ctx context.Context) error {
+	want, err := AppendOnlyTriggers()
+	if err != nil {
+		return err
+	}
+	byName := map[string]Trigger{}
+	for _, t := range want {
+		byName[t.Name] = t
+	}
+	var repaired []TriggerProblem
+	err = db.Update(ctx, func(tx *Tx) error {
+		problems, err := tx.Log().Triggers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range problems {
+			if p.Altered {
+				if _, err := tx.ExecContext(ctx, `DROP TRIGGER "`+p.Name+`"`); err != nil {
+					return fmt.Errorf("drop altered trigger %s: %w", p.Name, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, byName[p.Name].SQL); err != nil {
+				return fmt.Errorf("recreate trigger %s: %w", p.Name, err)
+			}
+		}
+		repaired = problems
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check the log's triggers: %w", err)
+	}
+	db.repaired = repaired
+	return nil
+}
+
+// RepairedTriggers lists the append-only triggers that Open found missing
+// or altered and recreated: their absence means the log may have been
+// edited outside amtrack, which amtrack verify checks. Empty for a database
+// opened read only (which is never repaired).
+func (db *DB) RepairedTriggers() []TriggerProblem { return db.repaired }
