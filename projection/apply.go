@@ -16,8 +16,9 @@ import (
 // Apply folds records just appended (in seq order) into the live read model,
 // inside the append transaction tx, and moves the checkpoint.
 func (p *Projection) Apply(ctx context.Context, tx *store.Tx, recs []store.Record) error {
-	if tx.ExternalChange() {
-		p.cache.clear()
+	if epoch := tx.ExternalEpoch(); epoch != p.cacheEpoch {
+		p.cache.clear() // another process wrote since the cache was filled
+		p.cacheEpoch = epoch
 	}
 	a := newApplier(tx, live)
 	a.cache = &p.cache

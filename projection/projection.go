@@ -27,6 +27,9 @@ var schemaSQL string
 type Projection struct {
 	db    *store.DB
 	cache stateCache
+	// cacheEpoch is the writer's ExternalEpoch when cache was last known
+	// good; read and written inside write transactions only.
+	cacheEpoch uint64
 }
 
 var _ store.ApplyFunc = (*Projection)(nil).Apply

@@ -82,6 +82,9 @@ type DB struct {
 	// dataVersion is the writer connection's last PRAGMA data_version,
 	// which changes when another connection commits; guarded by mu.
 	dataVersion int64
+	// epoch counts the changes of dataVersion seen (ExternalEpoch);
+	// guarded by mu.
+	epoch uint64
 
 	// repaired lists the append-only triggers Open recreated.
 	repaired []TriggerProblem
@@ -183,17 +186,19 @@ type Tx struct {
 	db       *DB
 	streams  map[streamKey]int64 // stream numbers created in this transaction
 	onCommit []func()
-	external bool
 }
 
 // OnCommit registers fn to run after the transaction commits (not after a
 // rollback), still holding the writer lock.
 func (tx *Tx) OnCommit(fn func()) { tx.onCommit = append(tx.onCommit, fn) }
 
-// ExternalChange reports whether another connection (another process) has
-// committed to the database since this writer's previous transaction, so
-// anything cached from earlier transactions may be stale.
-func (tx *Tx) ExternalChange() bool { return tx.external }
+// ExternalEpoch counts the times this writer has seen another connection
+// (another process) commit to the database, this transaction included.
+// Anything cached from a transaction with another epoch may be stale. It
+// is a count, not a flag of this transaction, so that a change seen by a
+// transaction that cached nothing (a write probe, a sync checkpoint, a
+// rolled-back append) is not lost to the next one that does.
+func (tx *Tx) ExternalEpoch() uint64 { return tx.db.epoch }
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE on the single
 // writer connection) and commits if fn returns nil.
@@ -213,7 +218,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		_ = sqlTx.Rollback()
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx.external = version != db.dataVersion
+	if version != db.dataVersion {
+		db.epoch++
+	}
 	db.dataVersion = version
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
