@@ -96,13 +96,14 @@ func backupStats(ctx context.Context, path string) (BackupStats, error) {
 	if err != nil {
 		return stats, fmt.Errorf("backup: read the copy: %w", err)
 	}
-	defer db.Close()
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&stats.Events); err != nil {
+	_, n, err := db.Log().Head(ctx)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return stats, fmt.Errorf("backup: read the copy: %w", err)
 	}
-	if err := db.Close(); err != nil {
-		return stats, fmt.Errorf("backup: read the copy: %w", err)
-	}
+	stats.Events = n
 	fi, err := os.Stat(path)
 	if err != nil {
 		return stats, fmt.Errorf("backup: %w", err)

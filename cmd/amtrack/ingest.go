@@ -410,24 +410,23 @@ var errStrictRejected = errors.New("strict ingest: rejected events")
 func (a *app) appendStrict(ctx context.Context, batch []entry, c *ingest.Tally, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
 	var outs []store.Outcome
-	rejected := len(batch) - len(pend)
-	err := a.db.Update(ctx, func(tx *store.Tx) error {
-		if rejected > 0 {
-			return errStrictRejected
-		}
-		var appended []store.Record
-		var err error
-		outs, appended, err = tx.Append(ctx, pend)
-		if err != nil {
-			return err
-		}
-		for _, o := range outs {
-			if o.Err != nil {
-				return errStrictRejected
+	err := errStrictRejected // an event refused by the parser: no transaction to begin
+	if len(pend) == len(batch) {
+		err = a.db.Update(ctx, func(tx *store.Tx) error {
+			var appended []store.Record
+			var err error
+			outs, appended, err = tx.Append(ctx, pend)
+			if err != nil {
+				return err
 			}
-		}
-		return a.apply(ctx, tx, appended)
-	})
+			for _, o := range outs {
+				if o.Err != nil {
+					return errStrictRejected
+				}
+			}
+			return a.apply(ctx, tx, appended)
+		})
+	}
 	switch {
 	case errors.Is(err, errStrictRejected):
 		// Rolled back: only the rejections count.
