@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Trigger is one of the triggers that make the log append-only, as the
@@ -20,8 +21,13 @@ type Trigger struct {
 var triggerPattern = regexp.MustCompile(`(?is)CREATE\s+TRIGGER\s+(\w+)\b.*?\bEND\b`)
 
 // AppendOnlyTriggers lists, in name order, the triggers the migrations
-// create to keep the log append-only. Errors: internal.
-func AppendOnlyTriggers() ([]Trigger, error) {
+// create to keep the log append-only (read from the embedded migrations
+// once; callers must not change the slice). Errors: internal.
+func AppendOnlyTriggers() ([]Trigger, error) { return appendOnlyTriggers() }
+
+var appendOnlyTriggers = sync.OnceValues(readAppendOnlyTriggers)
+
+func readAppendOnlyTriggers() ([]Trigger, error) {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -110,6 +116,10 @@ func (db *DB) repairTriggers(ctx context.Context) error {
 	byName := map[string]Trigger{}
 	for _, t := range want {
 		byName[t.Name] = t
+	}
+	// Most opens find nothing to repair: look before taking the write lock.
+	if problems, err := (Log{q: db.write}).Triggers(ctx); err == nil && len(problems) == 0 {
+		return nil
 	}
 	var repaired []TriggerProblem
 	err = db.Update(ctx, func(tx *Tx) error {
