@@ -38,7 +38,10 @@ func (s *Server) getAccessMethod(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, accessMethodBody{AccessMethod: s.redact(m)})
+	if m, err = s.present(r, m); err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, accessMethodBody{AccessMethod: m})
 	return nil
 }
 
@@ -64,7 +67,12 @@ func (s *Server) listAccessMethods(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	n := min(len(list), limit)
-	return s.writePage(w, r, "access_methods", n, func(i int) any { return s.redact(list[i]) }, func(fit int) pagination {
+	for i := range list[:n] {
+		if list[i], err = s.present(r, list[i]); err != nil {
+			return err
+		}
+	}
+	return s.writePage(w, r, "access_methods", n, func(i int) any { return list[i] }, func(fit int) pagination {
 		if fit < len(list) { // past the limit or the page budget
 			return nextPage(idCursor(list[fit-1].AccessMethodID))
 		}
@@ -89,10 +97,11 @@ func (s *Server) listMethodEvents(w http.ResponseWriter, r *http.Request) error 
 	return s.foldOrderPage(w, r, recs, limit)
 }
 
-// redact hides the PIN code unless the server reveals codes.
-func (s *Server) redact(m *domain.AccessMethod) *domain.AccessMethod {
+// present is how m is answered: its PIN code hidden, or revealed (read
+// from the log's sealed event) when the server reveals codes.
+func (s *Server) present(r *http.Request, m *domain.AccessMethod) (*domain.AccessMethod, error) {
 	if s.opts.RevealCodes {
-		return m
+		return s.model.Reveal(r.Context(), m)
 	}
-	return m.Redacted()
+	return m.Redacted(), nil
 }

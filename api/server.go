@@ -59,6 +59,9 @@ type ReadModel interface {
 	Events(ctx context.Context, f projection.EventFilter) (projection.EventPage, error)
 	Event(ctx context.Context, id domain.ID) (store.Record, error)
 	LogHead(ctx context.Context) (store.ChainHead, error)
+	// Reveal returns an access method with its code at hand (the read
+	// model keeps only a reference to the event whose sealed code is current).
+	Reveal(ctx context.Context, m *domain.AccessMethod) (*domain.AccessMethod, error)
 	LagReader
 }
 

@@ -147,6 +147,10 @@ type AccessMethod struct {
 
 	// LastKey is the fold-order key of the last event folded.
 	LastKey Key `json:"-"`
+	// CodeEventID names the event that carried the current code (nil
+	// before any code): the read model stores this reference, never the
+	// code, which is revealed by opening that event in the log.
+	CodeEventID *ID `json:"-"`
 }
 
 // Folds reports whether events of type t fold into access-method state.
@@ -241,8 +245,9 @@ func (s *AccessMethod) Apply(e *Event) {
 		s.IsEncodingRequired = false
 		s.Warnings = removeNotice(s.Warnings, WarningDelayInIssuing)
 		s.Errors = removeNotice(s.Errors, ErrorFailedToIssue)
-		if e.Code != nil {
-			s.Code = ptr(*e.Code)
+		if e.CarriesCode() {
+			s.Code = clonePtr(e.Code)
+			s.CodeEventID = ptr(e.ID)
 			backup := e.IsBackupCode != nil && *e.IsBackupCode
 			s.IsBackupCode = &backup
 			if s.Mode == nil {
@@ -280,12 +285,17 @@ func (s *AccessMethod) anomaly(e *Event, reason string) {
 // null and code_redacted true when a code exists.
 func (s *AccessMethod) Redacted() *AccessMethod {
 	c := *s
-	if c.Code != nil {
+	if c.HasCode() {
 		c.Code = nil
 		c.CodeRedacted = true
 	}
 	return &c
 }
+
+// HasCode reports whether the method has a code, whether or not its value
+// is at hand (Code may be nil when it is sealed in the log: CodeEventID
+// names the event that carries it).
+func (s *AccessMethod) HasCode() bool { return s.Code != nil || s.CodeEventID != nil }
 
 // notice is implemented by Warning and ErrorNotice.
 type notice interface {
@@ -370,6 +380,7 @@ func (s *AccessMethod) Clone() *AccessMethod {
 	c := *s
 	c.Mode = clonePtr(s.Mode)
 	c.Code = clonePtr(s.Code)
+	c.CodeEventID = clonePtr(s.CodeEventID)
 	c.IsBackupCode = clonePtr(s.IsBackupCode)
 	c.CreatedAt = clonePtr(s.CreatedAt)
 	c.IssuedAt = clonePtr(s.IssuedAt)

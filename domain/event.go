@@ -57,6 +57,10 @@ type Event struct {
 	AccessGrantKeys []string
 	Code            *string // issued and reissued only
 	IsBackupCode    *bool   // issued and reissued only
+	// CodeSealed says the event carries a code that is not at hand: read
+	// back from the log, where codes are sealed, an event knows that it
+	// carried one (Code is nil) but not its value.
+	CodeSealed bool
 
 	// access_grant.* events.
 	AccessGrantID  ID
@@ -66,6 +70,10 @@ type Event struct {
 
 	Raw []byte
 }
+
+// CarriesCode reports whether e carries a PIN code, at hand (Code) or
+// sealed in the log (CodeSealed).
+func (e *Event) CarriesCode() bool { return e.Code != nil || e.CodeSealed }
 
 // IsMethodEvent reports whether e is an access_method.* event.
 func (e *Event) IsMethodEvent() bool { return strings.HasPrefix(e.Type, "access_method.") }

@@ -29,6 +29,10 @@ import (
 // KeySize is the size of every key, KEK and data keys: AES-256.
 const KeySize = 32
 
+// Overhead is how many bytes Seal adds to a plaintext: the nonce and the
+// authentication tag.
+const Overhead = 12 + 16
+
 // filePrefix starts a key file's one line, naming its format.
 const filePrefix = "amtrack-kek-v1:"
 

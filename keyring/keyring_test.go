@@ -147,3 +147,13 @@ func BenchmarkSeal500(b *testing.B) {
 		}
 	}
 }
+
+// TestOverhead: Seal adds exactly Overhead bytes.
+func TestOverhead(t *testing.T) {
+	dek := make([]byte, keyring.KeySize)
+	for _, n := range []int{0, 1, 500} {
+		sealed, err := keyring.Seal(dek, make([]byte, n), []byte("aad"))
+		require.NoError(t, err)
+		assert.Len(t, sealed, n+keyring.Overhead)
+	}
+}

@@ -3,7 +3,6 @@ package projection
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -248,9 +247,9 @@ func (a *applier) flush(ctx context.Context) error {
 // saveMethod writes a method's row and its grant and key links; relink
 // first removes links a refold may have dropped.
 func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink, link bool) error {
-	b, err := json.Marshal(s)
+	b, err := encodeMethod(s)
 	if err != nil {
-		return fmt.Errorf("encode access method state: %w", err)
+		return err
 	}
 	return a.saveMethodJSON(ctx, stream, s, b, relink, link)
 }

@@ -16,9 +16,10 @@ import (
 	"github.com/amtrack/amtrack/store"
 )
 
-// SchemaVersion is the version of the read model's shape and fold rules.
+// SchemaVersion is the version of the read model's shape and fold rules
+// (2: a method's state holds no code, only code_event_id).
 // Opening a database whose projection has another version rebuilds it.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 //go:embed schema.sql
 var schemaSQL string
@@ -56,11 +57,11 @@ func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 			return nil, err
 		}
 		if v == SchemaVersion {
-			return p, nil
+			return p, p.compact(ctx)
 		}
 		_, err = p.Rebuild(ctx, nil)
 		if err == nil {
-			return p, nil
+			return p, p.compact(ctx)
 		}
 		if !errors.Is(err, ErrRebuildRunning) {
 			return nil, err
@@ -99,6 +100,16 @@ func OpenReadOnly(ctx context.Context, db *store.DB) (*Projection, error) {
 			db.Path(), what, db.Path())
 	}
 	return p, nil
+}
+
+// compact runs the compaction the store asks for once codes were sealed in
+// old rows, after the rebuild that dropped the old read model (which held
+// the codes in its states): then no page of the file holds them.
+func (p *Projection) compact(ctx context.Context) error {
+	if err := p.db.Compact(ctx); err != nil {
+		return fmt.Errorf("open projection: %w", err)
+	}
+	return nil
 }
 
 // DB returns the underlying database.
@@ -161,13 +172,34 @@ func decodeGrant(b []byte) (*domain.AccessGrant, error) {
 	return s.Summary, nil
 }
 
+// storedMethod is how a method's state is kept: the JSON show prints,
+// with code always null (the code is never stored in the read model) and
+// code_event_id naming the event whose sealed code is current.
+type storedMethod struct {
+	*domain.AccessMethod
+	CodeEventID *domain.ID `json:"code_event_id,omitempty"`
+}
+
+// encodeMethod encodes s as the read model stores it (storedMethod).
+func encodeMethod(s *domain.AccessMethod) ([]byte, error) {
+	c := *s
+	c.Code, c.CodeRedacted = nil, false
+	b, err := json.Marshal(storedMethod{AccessMethod: &c, CodeEventID: s.CodeEventID})
+	if err != nil {
+		return nil, fmt.Errorf("encode access method state: %w", err)
+	}
+	return b, nil
+}
+
 // decodeMethod decodes a method row's state and last fold key. Errors:
 // internal, naming the method, when the row is damaged.
 func decodeMethod(state []byte, occ, created int64, eventID []byte) (*domain.AccessMethod, error) {
 	var s domain.AccessMethod
-	if err := json.Unmarshal(state, &s); err != nil {
+	stored := storedMethod{AccessMethod: &s}
+	if err := json.Unmarshal(state, &stored); err != nil {
 		return nil, fmt.Errorf("decode access method state: %w", err)
 	}
+	s.CodeEventID = stored.CodeEventID
 	id, ok := domain.IDFromBytes(eventID)
 	if !ok {
 		return nil, damagedID("access method "+s.AccessMethodID.String(), "last_event_id", len(eventID))

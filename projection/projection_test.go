@@ -120,12 +120,16 @@ func TestAsOfEqualsFoldOfPrefix(t *testing.T) {
 			}
 			got, err := p.AccessMethodAsOf(ctx, id, cut)
 			require.NoError(t, err)
+			got, err = p.Reveal(ctx, got) // the code is sealed in the log
+			require.NoError(t, err)
 			assert.Equal(t, mustJSON(t, domain.FoldAccessMethod(prefix)), mustJSON(t, got), "method %s as of %s", id, domain.FormatNanos(cut))
 
 			_, err = p.AccessMethodAsOf(ctx, id, evs[0].OccurredAt-1)
 			assert.Equal(t, domain.ENotFound, domain.ErrorCode(err), "before its first event")
 
 			current, err := p.AccessMethod(ctx, id)
+			require.NoError(t, err)
+			current, err = p.Reveal(ctx, current)
 			require.NoError(t, err)
 			assert.Equal(t, mustJSON(t, domain.FoldAccessMethod(evs)), mustJSON(t, current))
 		}

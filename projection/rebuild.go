@@ -3,7 +3,6 @@ package projection
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -142,7 +141,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		defer wg.Done()
 		w := &chunkWriter{out: chunks}
 		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
-			b, err := json.Marshal(s)
+			b, err := encodeMethod(s)
 			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
 		})

@@ -147,7 +147,7 @@ var grantColumns = []string{"access_grant_id", "state"}
 
 // methodRow is the row the live tables should hold for s.
 func methodRow(s *domain.AccessMethod) ([]string, error) {
-	b, err := json.Marshal(s)
+	b, err := encodeMethod(s)
 	if err != nil {
 		return nil, err
 	}

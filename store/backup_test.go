@@ -86,11 +86,12 @@ func TestBackupWhileAppending(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fi.Size(), stats.Bytes)
 
-	// Nothing is left beside dest but dest (and what reading it made).
+	// Nothing is left beside dest but dest (and what reading it made): the
+	// key file stays beside the source.
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
-		assert.Regexp(t, `^(a\.db|backup\.db)(-wal|-shm)?$`, e.Name())
+		assert.Regexp(t, `^(a\.db|backup\.db)(-wal|-shm)?$|^a\.db\.key$`, e.Name())
 	}
 
 	t.Run("existing destination", func(t *testing.T) {

@@ -49,13 +49,15 @@ func ParseChainHead(s string) (ChainHead, error) {
 	return h, nil
 }
 
-// chainHash is the chain's hash of one event: SHA-256 over the previous
-// event's hash, then seq and received_at as 8 big-endian bytes each, the
-// source with a 4-byte length, a byte saying whether there is a message id
-// and the id with a 4-byte length, and the payload with an 8-byte length.
-// Every field is fixed-width or length-prefixed, so no two different rows
-// give the same input.
-func chainHash(prev [sha256.Size]byte, seq, receivedAt int64, source string, messageID *string, payload []byte) [sha256.Size]byte {
+// chainHash is the chain's hash of one event as stored: SHA-256 over the
+// previous event's hash, then seq and received_at as 8 big-endian bytes
+// each, the source with a 4-byte length, a byte saying whether there is a
+// message id and the id with a 4-byte length, the payload column (without
+// codes) with an 8-byte length, and a byte saying whether there are sealed
+// bytes and those with an 8-byte length. Every field is fixed-width or
+// length-prefixed, so no two different rows give the same input; and it
+// needs no key, so it verifies without one and after a key is forgotten.
+func chainHash(prev [sha256.Size]byte, seq, receivedAt int64, source string, messageID *string, payload, sealed []byte) [sha256.Size]byte {
 	var head [sha256.Size + 8 + 8 + 4]byte
 	copy(head[:], prev[:])
 	binary.BigEndian.PutUint64(head[32:], uint64(seq))
@@ -76,6 +78,14 @@ func chainHash(prev [sha256.Size]byte, seq, receivedAt int64, source string, mes
 	binary.BigEndian.PutUint64(n[:], uint64(len(payload)))
 	h.Write(n[:])
 	h.Write(payload)
+	if sealed == nil {
+		h.Write([]byte{0})
+	} else {
+		h.Write([]byte{1})
+		binary.BigEndian.PutUint64(n[:], uint64(len(sealed)))
+		h.Write(n[:])
+		h.Write(sealed)
+	}
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
 	return out
@@ -88,7 +98,7 @@ func recordHash(prev [sha256.Size]byte, rec *Record) [sha256.Size]byte {
 	if rec.MessageID != "" {
 		id = &rec.MessageID
 	}
-	return chainHash(prev, rec.Seq, rec.ReceivedAt, rec.Source, id, rec.Event.Raw)
+	return chainHash(prev, rec.Seq, rec.ReceivedAt, rec.Source, id, rec.stored, rec.storedSealed)
 }
 
 // chainRows is the number of rows per multi-row INSERT into event_chain.
@@ -117,6 +127,94 @@ func (tx *Tx) chain(ctx context.Context, recs []Record) error {
 		}
 	}
 	return nil
+}
+
+// chainAll chains, from the first, every event that query selects (seq,
+// received_at, source, message_id, payload, sealed, in seq order), into an
+// empty event_chain, and returns the last seq.
+func (tx *Tx) chainAll(ctx context.Context, query string) (int64, error) {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	var args []any
+	var prev [sha256.Size]byte
+	var last int64
+	for rows.Next() {
+		var seq, received int64
+		var source string
+		var id sql.NullString
+		var payload, sealed []byte
+		if err := rows.Scan(&seq, &received, &source, &id, &payload, &sealed); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		var idp *string
+		if id.Valid {
+			idp = &id.String
+		}
+		prev = chainHash(prev, seq, received, source, idp, payload, sealed)
+		h := prev // a copy: args keeps a slice of it
+		args = append(args, seq, h[:])
+		last = seq
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for start := 0; start < len(args); start += 2 * chainRows {
+		if err := insertChain(ctx, tx, args[start:min(start+2*chainRows, len(args))]); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+// rechain computes the whole chain again over the rows as they are now
+// stored, inside a migration that rewrote stored rows (sealing the codes
+// of a log written before they were sealed): it lifts the chain's
+// append-only triggers for this transaction and records when, in log_meta
+// (chain_rechained_at), since heads recorded before it no longer match.
+func (tx *Tx) rechain(ctx context.Context) error {
+	restore, err := tx.liftTriggers(ctx, "event_chain_no_update", "event_chain_no_delete")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM event_chain`); err != nil {
+		return fmt.Errorf("chain the log again: %w", err)
+	}
+	if _, err := tx.chainAll(ctx, `SELECT seq, received_at, source, message_id, payload, sealed FROM events ORDER BY seq`); err != nil {
+		return fmt.Errorf("chain the log again: %w", err)
+	}
+	if err := restore(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO log_meta (key, value) VALUES ('chain_rechained_at', ?)`, time.Now().UnixNano())
+	return err
+}
+
+// liftTriggers drops the named triggers for the rest of tx and returns the
+// function that creates them again from their stored SQL.
+func (tx *Tx) liftTriggers(ctx context.Context, names ...string) (restore func() error, err error) {
+	var sqls []string
+	for _, name := range names {
+		var s string
+		if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?`, name).Scan(&s); err != nil {
+			return nil, fmt.Errorf("read the append-only trigger %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP TRIGGER "`+name+`"`); err != nil {
+			return nil, fmt.Errorf("lift the append-only trigger %s: %w", name, err)
+		}
+		sqls = append(sqls, s)
+	}
+	return func() error {
+		for i, s := range sqls {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("restore the append-only trigger %s: %w", names[i], err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 // insertChain inserts (seq, hash) pairs.
@@ -185,39 +283,17 @@ func (l Log) Backfill(ctx context.Context) (Backfill, error) {
 // existed, inside the migration that adds it (so a read command never sees
 // the table without its entries), and records how far it went.
 func backfillChain(ctx context.Context, tx *Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, received_at, source, message_id, payload FROM events ORDER BY seq`)
+	// A log this old has no sealed column yet (migration 0004 adds it).
+	sealed := "NULL"
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('events') WHERE name = 'sealed'`).Scan(&n); err != nil {
+		return fmt.Errorf("backfill the chain: %w", err)
+	} else if n > 0 {
+		sealed = "sealed"
+	}
+	last, err := tx.chainAll(ctx, `SELECT seq, received_at, source, message_id, payload, `+sealed+` FROM events ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("backfill the chain: %w", err)
-	}
-	var args []any
-	var prev [sha256.Size]byte
-	var last int64
-	for rows.Next() {
-		var seq, received int64
-		var source string
-		var id sql.NullString
-		var payload []byte
-		if err := rows.Scan(&seq, &received, &source, &id, &payload); err != nil {
-			rows.Close()
-			return fmt.Errorf("backfill the chain: %w", err)
-		}
-		var idp *string
-		if id.Valid {
-			idp = &id.String
-		}
-		prev = chainHash(prev, seq, received, source, idp, payload)
-		h := prev // a copy: args keeps a slice of it
-		args = append(args, seq, h[:])
-		last = seq
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("backfill the chain: %w", err)
-	}
-	for start := 0; start < len(args); start += 2 * chainRows {
-		if err := insertChain(ctx, tx, args[start:min(start+2*chainRows, len(args))]); err != nil {
-			return err
-		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES ('chain_backfilled_to', ?), ('chain_backfilled_at', ?)`,
 		last, time.Now().UnixNano())

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/keyring"
 )
 
 // LogCheck is what CheckLog found.
@@ -46,6 +47,41 @@ func (s *Snapshot) CheckLog(ctx context.Context, want *ChainHead, maxProblems in
 type checker struct {
 	out LogCheck
 	max int
+	// deks are the data keys by access method, when the key is at hand,
+	// to open sealed rows (loaded before the walk: the walk holds a
+	// result set open on the snapshot's one connection).
+	deks map[domain.ID][]byte
+}
+
+// loadDataKeys unwraps every data key that is not forgotten.
+func (c *checker) loadDataKeys(ctx context.Context, l Log) error {
+	if l.db == nil || l.db.keys == nil || l.db.keys.kr == nil {
+		return nil
+	}
+	rows, err := l.q.QueryContext(ctx, `SELECT access_method_id, wrapped FROM method_keys WHERE wrapped IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("read data keys: %w", err)
+	}
+	defer rows.Close()
+	c.deks = map[domain.ID][]byte{}
+	for rows.Next() {
+		var id, wrapped []byte
+		if err := rows.Scan(&id, &wrapped); err != nil {
+			return fmt.Errorf("read data keys: %w", err)
+		}
+		m, ok := domain.IDFromBytes(id)
+		if !ok {
+			c.problem("a data key has an id of %d bytes: method_keys was edited outside amtrack", len(id))
+			continue
+		}
+		dek, err := l.db.keys.kr.Unwrap(wrapped)
+		if err != nil {
+			c.problem("the data key of access method %s does not open with this key: method_keys was edited outside amtrack", m)
+			continue
+		}
+		c.deks[m] = dek
+	}
+	return rows.Err()
 }
 
 func (c *checker) problem(format string, args ...any) {
@@ -79,6 +115,9 @@ func (c *checker) run(ctx context.Context, l Log, want *ChainHead) error {
 	}
 	byNumber, byKey, err := l.allStreams(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.loadDataKeys(ctx, l); err != nil {
 		return err
 	}
 
@@ -270,7 +309,7 @@ type checkRow struct {
 
 // hash is the row's chain hash after prev.
 func (r *checkRow) hash(prev [sha256.Size]byte) [sha256.Size]byte {
-	return chainHash(prev, r.Seq, r.ReceivedAt, r.Source, r.messageID, r.Event.Raw)
+	return chainHash(prev, r.Seq, r.ReceivedAt, r.Source, r.messageID, r.stored, r.storedSealed)
 }
 
 // scanCheckRow reads a row of method_stream then recordList.
@@ -278,7 +317,7 @@ func scanCheckRow(rows *sql.Rows, methodStream *sql.NullInt64) (checkRow, error)
 	var r checkRow
 	var messageID sql.NullString
 	var raw []byte
-	e, err := scanEvent(rows, []any{methodStream, &r.Seq}, []any{&r.ReceivedAt, &r.Source, &messageID, &raw})
+	e, err := scanEvent(rows, []any{methodStream, &r.Seq}, []any{&r.ReceivedAt, &r.Source, &messageID, &raw, &r.sealed})
 	if err != nil {
 		var damaged *domain.Error
 		if errors.As(err, &damaged) {
@@ -287,6 +326,7 @@ func scanCheckRow(rows *sql.Rows, methodStream *sql.NullInt64) (checkRow, error)
 		return checkRow{}, err
 	}
 	e.Raw = raw
+	r.stored, r.storedSealed = raw, r.sealed
 	r.Event = e
 	if messageID.Valid {
 		r.MessageID = messageID.String
@@ -339,8 +379,15 @@ func (c *checker) columns(rec *checkRow) *domain.Event {
 	if !slices.Equal(e.AccessGrantKeys, p.AccessGrantKeys) {
 		differ("access_grant_keys", e.AccessGrantKeys, p.AccessGrantKeys)
 	}
-	if !sameString(e.Code, p.Code) {
-		c.problem("seq %d: column code differs from the payload (values redacted): the row was edited outside amtrack", rec.Seq)
+	// has_code says whether the event carries a code: for a row in clear,
+	// its payload tells; a sealed row's payload has none, and only its
+	// sealed bytes tell, when the key is at hand.
+	want, known := p.Code != nil, true
+	if rec.storedSealed != nil {
+		want, known = c.sealedCode(rec)
+	}
+	if hasCode := e.CarriesCode(); known && hasCode != want {
+		c.problem("seq %d: column has_code is %v, the event gives %v (values redacted): the row was edited outside amtrack", rec.Seq, hasCode, want)
 	}
 	if (e.IsBackupCode == nil) != (p.IsBackupCode == nil) || (e.IsBackupCode != nil && *e.IsBackupCode != *p.IsBackupCode) {
 		differ("is_backup_code", showBool(e.IsBackupCode), showBool(p.IsBackupCode))
@@ -355,6 +402,34 @@ func (c *checker) columns(rec *checkRow) *domain.Event {
 		differ("ends_at", showString(e.EndsAt), showString(p.EndsAt))
 	}
 	return p
+}
+
+// sealedCode opens rec's sealed bytes and reports whether the event they
+// hold carries a code; known is false without the key (or the method's
+// codes were forgotten). Sealed bytes that do not open, or that disagree
+// with the payload in clear, are problems.
+func (c *checker) sealedCode(rec *checkRow) (carries, known bool) {
+	if c.deks == nil {
+		return false, false
+	}
+	dek, ok := c.deks[rec.Event.AccessMethodID]
+	if !ok {
+		return false, false // forgotten, or a damaged key already reported
+	}
+	raw, err := keyring.Open(dek, rec.storedSealed, rec.Event.ID[:])
+	if err != nil {
+		c.problem("seq %d: the sealed bytes do not open: the row was edited outside amtrack", rec.Seq)
+		return false, false
+	}
+	if !bytes.Equal(domain.RedactPayload(raw), rec.stored) {
+		c.problem("seq %d: the payload differs from its sealed bytes: the row was edited outside amtrack", rec.Seq)
+	}
+	p, err := domain.ParseEvent(raw)
+	if err != nil {
+		c.problem("seq %d: the sealed bytes are no longer a valid event: the row was edited outside amtrack", rec.Seq)
+		return false, false
+	}
+	return p.Code != nil, true
 }
 
 // stream checks that rec's method_stream numbers the stream of its access

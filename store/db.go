@@ -24,6 +24,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/keyring"
 )
 
 //go:embed migrations/*.sql
@@ -63,6 +64,14 @@ type Options struct {
 	// MustExist refuses a path where there is no database yet, instead of
 	// creating one (for commands that only make sense on an existing log).
 	MustExist bool
+	// Keyring is the key-encryption key that wraps the data keys sealing
+	// the codes (docs/log.md). nil: the key file at KeyPath(path), created
+	// by a writing open when missing; a read-only open without it reads
+	// everything but the codes.
+	Keyring *keyring.Keyring
+	// KeySource names Keyring in messages ("the key file /etc/amtrack.key",
+	// "the key in AMTRACK_KEY").
+	KeySource string
 }
 
 // DB is the amtrack database: one writer connection (every write goes
@@ -88,6 +97,9 @@ type DB struct {
 
 	// repaired lists the append-only triggers Open recreated.
 	repaired []TriggerProblem
+
+	// keys seals and opens the codes (seal.go).
+	keys *keys
 }
 
 // Open opens (creating if needed, unless opts.MustExist) the database at
@@ -143,6 +155,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
+	if err := db.openKeys(ctx, write, opts, true); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if err := db.sealLegacy(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
 	if err := db.repairTriggers(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -184,7 +204,8 @@ func (db *DB) Close() error {
 type Tx struct {
 	*sql.Tx
 	db       *DB
-	streams  map[streamKey]int64 // stream numbers created in this transaction
+	streams  map[streamKey]int64  // stream numbers created in this transaction
+	deks     map[domain.ID][]byte // data keys created in this transaction
 	onCommit []func()
 }
 
@@ -257,6 +278,7 @@ func unavailable(err error) error {
 // it sees the database as of one moment, whatever is committed meanwhile.
 type Snapshot struct {
 	*sql.Tx
+	db *DB
 }
 
 // View runs fn in a Snapshot, which ends (nothing is written) when fn
@@ -268,7 +290,7 @@ func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
 		return fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&Snapshot{Tx: tx})
+	return fn(&Snapshot{Tx: tx, db: db})
 }
 
 // Head returns the highest seq in the log (0 when empty) and the number of
@@ -291,6 +313,13 @@ func (db *DB) Event(ctx context.Context, id domain.ID) (Record, error) {
 // not_found when there is no file, invalid_input for a file that is not an
 // amtrack database, or one whose migrations are older than this binary's.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	return OpenReadOnlyOptions(ctx, path, Options{})
+}
+
+// OpenReadOnlyOptions is OpenReadOnly with the key of opts.Keyring (the
+// only option it reads; nil: the key file at KeyPath(path) if there is
+// one). A key that is not the database's is refused (invalid_input).
+func OpenReadOnlyOptions(ctx context.Context, path string, opts Options) (*DB, error) {
 	db, err := openReadOnly(ctx, path)
 	if err != nil {
 		return nil, err
@@ -302,6 +331,10 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, domain.Errorf(domain.EInvalid, "the database at %s was written by an older amtrack (migration %s not applied): "+
 			"run amtrack rebuild --db %s (or serve or ingest) once to upgrade it", path, strings.Join(missing, ", "), path)
+	}
+	if err := db.openKeys(ctx, db.read, opts, false); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -325,7 +358,7 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return &DB{path: path, read: read}, nil
+	return &DB{path: path, read: read, keys: &keys{deks: map[domain.ID][]byte{}}}, nil
 }
 
 // sqliteHeader starts every SQLite database file.

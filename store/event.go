@@ -32,6 +32,14 @@ type Record struct {
 	Source     string
 	MessageID  string
 	Event      *domain.Event
+
+	// sealed is the row's sealed bytes until Log.unseal opens them.
+	sealed []byte
+	// stored and storedSealed are the payload and sealed columns as they
+	// are in the row (the payload without codes, the sealed bytes as
+	// received): what the hash chain covers, so that it verifies without
+	// the key and after a method's key is forgotten.
+	stored, storedSealed []byte
 }
 
 // Outcome is what became of one Pending: appended at Seq, a Duplicate of a
@@ -137,9 +145,9 @@ func placeholders(cols, rows int) string {
 
 const (
 	eventColumns = `seq, event_id, event_type, workspace_id, occurred_at, created_at, access_method_id,
-		method_stream, access_grant_id, access_grant_ids, access_grant_keys, code, is_backup_code,
-		access_grant_key, starts_at, ends_at, received_at, source, message_id, payload`
-	nEventColumns = 20
+		method_stream, access_grant_id, access_grant_ids, access_grant_keys, has_code, is_backup_code,
+		access_grant_key, starts_at, ends_at, received_at, source, message_id, payload, sealed`
+	nEventColumns = 21
 	// insertRows is the number of rows per multi-row INSERT: fewer statements
 	// and cgo calls per event.
 	insertRows = 32
@@ -194,7 +202,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 	for i := range recs {
 		rec := &recs[i]
 		e := rec.Event
-		var methodID, methodStream, grantID, grantIDs, keys, isBackup, messageID any
+		var methodID, methodStream, grantID, grantIDs, keys, hasCode, isBackup, messageID any
 		if e.IsMethodEvent() {
 			n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
 			if err != nil {
@@ -215,15 +223,23 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		if e.IsGrantEvent() {
 			grantID = e.AccessGrantID[:]
 		}
+		if e.CarriesCode() {
+			hasCode = 1
+		}
 		if e.IsBackupCode != nil {
 			isBackup = *e.IsBackupCode
 		}
+		payload, sealed, err := tx.seal(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		rec.stored, rec.storedSealed = payload, sealed
 		if rec.MessageID != "" {
 			messageID = rec.MessageID
 		}
 		rows = append(rows, rec.Seq, e.ID[:], e.Type, e.WorkspaceID[:], e.OccurredAt, e.CreatedAt, methodID,
-			methodStream, grantID, grantIDs, keys, e.Code, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
-			rec.ReceivedAt, rec.Source, messageID, e.Raw)
+			methodStream, grantID, grantIDs, keys, hasCode, isBackup, e.AccessGrantKey, e.StartsAt, e.EndsAt,
+			rec.ReceivedAt, rec.Source, messageID, payload, sealed)
 		if len(rows) == cap(rows) {
 			if err := flush(i + 1); err != nil {
 				return nil, err
@@ -267,10 +283,17 @@ func (tx *Tx) markInserted(ctx context.Context, chunk []Record, inserted []bool)
 // id is already in the log.
 func (tx *Tx) compareStored(ctx context.Context, e *domain.Event) (Outcome, error) {
 	var seq int64
-	var payload []byte
-	err := tx.QueryRowContext(ctx, `SELECT seq, payload FROM events WHERE event_id = ?`, e.ID[:]).Scan(&seq, &payload)
+	var payload, sealed, method []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, payload, sealed, access_method_id FROM events WHERE event_id = ?`, e.ID[:]).
+		Scan(&seq, &payload, &sealed, &method)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read event %s: %w", e.ID, err)
+	}
+	if sealed != nil {
+		m, _ := domain.IDFromBytes(method)
+		if payload, err = tx.Log().open(ctx, e.ID, m, sealed); err != nil {
+			return Outcome{}, err
+		}
 	}
 	return compare(seq, payload, e), nil
 }

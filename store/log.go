@@ -29,16 +29,20 @@ var (
 // Log reads the event log: through the readers (DB.Log), inside a write
 // transaction (Tx.Log) or in one snapshot (Snapshot.Log). It is the only
 // way other packages read the log's tables.
-type Log struct{ q Queryer }
+type Log struct {
+	q  Queryer
+	db *DB
+	tx *Tx // when reading inside a write transaction
+}
 
 // Log reads the log through the readers, each read in its own snapshot.
-func (db *DB) Log() Log { return Log{q: db.read} }
+func (db *DB) Log() Log { return Log{q: db.read, db: db} }
 
 // Log reads the log inside tx, seeing what tx wrote.
-func (tx *Tx) Log() Log { return Log{q: tx.Tx} }
+func (tx *Tx) Log() Log { return Log{q: tx.Tx, db: tx.db, tx: tx} }
 
 // Log reads the log as of the snapshot.
-func (s *Snapshot) Log() Log { return Log{q: s.Tx} }
+func (s *Snapshot) Log() Log { return Log{q: s.Tx, db: s.db} }
 
 // Head returns the highest seq in the log (0 when empty) and the number of
 // events, read together. Errors: internal.
@@ -70,7 +74,11 @@ func (l Log) Event(ctx context.Context, id domain.ID) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("read event %s: %w", id, err)
 	}
-	return rec, nil
+	recs := []Record{rec}
+	if err := l.unseal(ctx, recs); err != nil {
+		return Record{}, err
+	}
+	return recs[0], nil
 }
 
 // MaxScan is how many seqs of the log one Events call with an event type
@@ -245,11 +253,15 @@ func (l Log) records(ctx context.Context, maxBytes int, query string, args ...an
 			return nil, fmt.Errorf("read events: %w", err)
 		}
 		out = append(out, rec)
-		if n += len(rec.Event.Raw); maxBytes > 0 && n >= maxBytes {
+		if n += l.readSize(rec); maxBytes > 0 && n >= maxBytes {
 			break
 		}
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	rows.Close() // opening sealed bytes may read the data keys
+	if err := l.unseal(ctx, out); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	return out, nil

@@ -11,14 +11,15 @@ import (
 	"github.com/amtrack/amtrack/domain"
 )
 
-// foldColumns are the event fields the fold reads: everything but the raw
+// foldColumns are the event fields the fold reads (has_code says a code
+// was carried, never which): everything but the raw
 // payload and the arrival metadata, so a rebuild never decodes JSON.
 var foldColumns = []string{"event_id", "event_type", "workspace_id", "occurred_at", "created_at",
-	"access_method_id", "access_grant_id", "access_grant_ids", "access_grant_keys", "code", "is_backup_code",
+	"access_method_id", "access_grant_id", "access_grant_ids", "access_grant_keys", "has_code", "is_backup_code",
 	"access_grant_key", "starts_at", "ends_at"}
 
 // recordColumns are a whole log row: seq, the fold columns, the rest.
-var recordColumns = slices.Concat([]string{"seq"}, foldColumns, []string{"received_at", "source", "message_id", "payload"})
+var recordColumns = slices.Concat([]string{"seq"}, foldColumns, []string{"received_at", "source", "message_id", "payload", "sealed"})
 
 // The select lists of the log's reads: scanRecord reads the record lists,
 // scanEvent the fold lists (after any lead columns). They are built once.
@@ -51,7 +52,7 @@ func scanRecord(s scanner) (Record, error) {
 	var rec Record
 	var messageID sql.NullString
 	var raw []byte
-	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw})
+	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw, &rec.sealed})
 	if err != nil {
 		var damaged *domain.Error
 		if errors.As(err, &damaged) {
@@ -60,6 +61,7 @@ func scanRecord(s scanner) (Record, error) {
 		return Record{}, err
 	}
 	e.Raw = raw
+	rec.stored, rec.storedSealed = raw, rec.sealed
 	rec.MessageID = messageID.String
 	rec.Event = e
 	return rec, nil
@@ -104,7 +106,9 @@ func scanEvent(s scanner, before, after []any) (*domain.Event, error) {
 			return nil, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
 		}
 	}
-	e.Code = nullString(code)
+	// The code's value is sealed (rows written before codes were sealed
+	// hold it in clear here, until their first writing open seals them).
+	e.CodeSealed = code.Valid
 	e.AccessGrantKey = nullString(grantKey)
 	e.StartsAt = nullString(starts)
 	e.EndsAt = nullString(ends)

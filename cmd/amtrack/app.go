@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/keyring"
+
 	"github.com/amtrack/amtrack/ingest"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
@@ -25,10 +28,50 @@ var (
 	_ ingest.Appender = (*store.Writer)(nil)
 )
 
+// openApp opens (creating it if needed) the database at path with the key
+// of the configuration, or the key file beside the database (created with
+// the database).
+func (e *env) openApp(ctx context.Context, path string, opts store.Options) (*app, error) {
+	opts, err := withKey(e.cfg, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return openAppOptions(ctx, path, opts)
+}
+
+// withKey sets opts' key from cfg: AMTRACK_KEY, else AMTRACK_KEY_FILE
+// (created when create and it is missing), else none, which makes the store
+// use the key file beside the database.
+func withKey(cfg Config, opts store.Options, create bool) (store.Options, error) {
+	switch {
+	case cfg.Key != "":
+		k, err := keyring.Parse(cfg.Key)
+		if err != nil {
+			return opts, domain.Errorf(domain.EInvalid, "AMTRACK_KEY is not a key: %s", domain.ErrorMessage(err))
+		}
+		opts.Keyring, opts.KeySource = k, "the key in AMTRACK_KEY"
+	case cfg.KeyFile != "":
+		var k *keyring.Keyring
+		var err error
+		if create {
+			k, _, err = keyring.LoadOrCreate(cfg.KeyFile)
+		} else {
+			k, err = keyring.Load(cfg.KeyFile)
+		}
+		if err != nil {
+			return opts, domain.Errorf(domain.ErrorCode(err), "AMTRACK_KEY_FILE: %s", domain.ErrorMessage(err))
+		}
+		opts.Keyring, opts.KeySource = k, "the key file "+cfg.KeyFile
+	}
+	return opts, nil
+}
+
+// openApp opens the database at path with the key file beside it (demo's).
 func openApp(ctx context.Context, path string) (*app, error) {
 	return openAppOptions(ctx, path, store.Options{})
 }
 
+// openAppOptions opens the database at path with opts as they are.
 func openAppOptions(ctx context.Context, path string, opts store.Options) (*app, error) {
 	db, err := store.Open(ctx, path, opts)
 	if err != nil {
@@ -44,9 +87,15 @@ func openAppOptions(ctx context.Context, path string, opts store.Options) (*app,
 
 // openReadApp opens the existing database at path for the read-only
 // commands: nothing is created, migrated or rebuilt, and the file is left
-// as it is.
-func openReadApp(ctx context.Context, path string) (*app, error) {
-	db, err := store.OpenReadOnly(ctx, path)
+// as it is. The key (of the configuration, or the key file beside the
+// database if there is one) is needed only to reveal codes; a read command
+// never creates a key file.
+func (e *env) openReadApp(ctx context.Context, path string) (*app, error) {
+	opts, err := withKey(e.cfg, store.Options{}, false)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.OpenReadOnlyOptions(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,12 @@ type Config struct {
 	// TempDir is where demo makes its temporary database ("": $TMPDIR or
 	// the system's default).
 	TempDir string
+	// KeyFile is $AMTRACK_KEY_FILE: the path of the key file whose key
+	// seals the codes ("": the database's path with ".key" appended).
+	KeyFile string
+	// Key is $AMTRACK_KEY without surrounding blanks: the key itself, in
+	// base64; it wins over KeyFile.
+	Key string
 }
 
 // loadConfig reads the configuration from the environment through getenv
@@ -47,5 +53,7 @@ func loadConfig(getenv func(string) string) Config {
 		SeamEndpoint:   strings.TrimSpace(get("SEAM_ENDPOINT")),
 		MemoryLimitSet: get("GOMEMLIMIT") != "",
 		TempDir:        get("TMPDIR"),
+		KeyFile:        get("AMTRACK_KEY_FILE"),
+		Key:            strings.TrimSpace(get("AMTRACK_KEY")),
 	}
 }

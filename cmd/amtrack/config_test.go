@@ -31,10 +31,12 @@ func TestLoadConfig(t *testing.T) {
 			"SEAM_ENDPOINT":        " http://127.0.0.1:1 ",
 			"GOMEMLIMIT":           "1GiB",
 			"TMPDIR":               "/tmp/amtrack-test",
+			"AMTRACK_KEY_FILE":     "/etc/amtrack/a.key",
+			"AMTRACK_KEY":          " a2V5\n",
 		}, want: Config{
 			DB: "a.db", Addr: ":9090", APIToken: "tok3n", RevealCodes: true, LogLevel: "debug",
 			WebhookSecret: "whsec_x", SeamAPIKey: "seam_key", SeamEndpoint: "http://127.0.0.1:1",
-			MemoryLimitSet: true, TempDir: "/tmp/amtrack-test",
+			MemoryLimitSet: true, TempDir: "/tmp/amtrack-test", KeyFile: "/etc/amtrack/a.key", Key: "a2V5",
 		}},
 		{name: "reveal codes only with 1", env: environ{"AMTRACK_REVEAL_CODES": "true"}, want: Config{}},
 	}

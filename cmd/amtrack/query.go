@@ -57,11 +57,16 @@ func runShow(ctx context.Context, e *env, args []string) error {
 			return usageError("--as-of must be an RFC 3339 time such as 2026-03-01T12:00:00Z, got %q", *asOf)
 		}
 	}
-	a, err := openReadApp(ctx, *dbPath)
+	a, err := e.openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if *reveal {
+		if err := a.db.RequireKey(); err != nil {
+			return err
+		}
+	}
 	var s *domain.AccessMethod
 	if *asOf != "" {
 		s, err = a.proj.AccessMethodAsOf(ctx, id, at.UnixNano())
@@ -71,8 +76,13 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*reveal {
+	if *reveal {
+		s, err = a.proj.Reveal(ctx, s)
+	} else {
 		s = s.Redacted()
+	}
+	if err != nil {
+		return err
 	}
 	return printJSON(e, map[string]any{"access_method": s})
 }
@@ -88,11 +98,16 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openReadApp(ctx, *dbPath)
+	a, err := e.openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if *reveal {
+		if err := a.db.RequireKey(); err != nil {
+			return err
+		}
+	}
 	recs, err := a.proj.GrantHistory(ctx, id, projection.HistoryFilter{})
 	if err != nil {
 		return err

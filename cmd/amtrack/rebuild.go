@@ -21,7 +21,7 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 		// A rebuild streams; a soft heap limit keeps its peak memory small.
 		debug.SetMemoryLimit(48 << 20)
 	}
-	a, err := openAppOptions(ctx, *dbPath, store.Options{MustExist: true})
+	a, err := e.openApp(ctx, *dbPath, store.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		opts.Head = &h
 	}
-	a, err := openReadApp(ctx, *dbPath)
+	a, err := e.openReadApp(ctx, *dbPath)
 	if err != nil {
 		return err
 	}

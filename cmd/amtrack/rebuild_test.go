@@ -69,7 +69,7 @@ func queryString(t *testing.T, db, query string, args ...any) string {
 func aliveCodeMethod(t *testing.T, db string) string {
 	t.Helper()
 	return queryString(t, db, `SELECT json_extract(state, '$.access_method_id') FROM access_methods
-		WHERE status = 'issued' AND json_extract(state, '$.code') IS NOT NULL ORDER BY stream LIMIT 1`)
+		WHERE status = 'issued' AND json_extract(state, '$.code_event_id') IS NOT NULL ORDER BY stream LIMIT 1`)
 }
 
 func TestVerifyAndRebuild(t *testing.T) {

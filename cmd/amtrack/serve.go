@@ -123,7 +123,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	a, err := openApp(ctx, *dbPath)
+	a, err := e.openApp(ctx, *dbPath, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -169,6 +169,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	// The demo's key file is beside its database, removed with it.
 	a, err := openApp(ctx, filepath.Join(dir, "demo.db"))
 	if err != nil {
 		return err
@@ -240,7 +241,7 @@ func printDemoHelp(ctx context.Context, w io.Writer, p *projection.Projection, b
 	// Prefer a PIN code method: its state shows the redaction.
 	var method *domain.AccessMethod
 	for _, m := range list {
-		if len(m.AccessGrantIDs) > 0 && (method == nil || m.Code != nil && method.Code == nil) {
+		if len(m.AccessGrantIDs) > 0 && (method == nil || m.HasCode() && !method.HasCode()) {
 			method = m
 		}
 	}

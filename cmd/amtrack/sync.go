@@ -98,7 +98,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		return usageError("--since (%s) must be before --until or now minus --settle (%s)", formatTime(from), formatTime(to))
 	}
 
-	a, err := openApp(ctx, *dbPath)
+	a, err := e.openApp(ctx, *dbPath, store.Options{})
 	if err != nil {
 		return err
 	}

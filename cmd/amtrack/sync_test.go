@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -184,24 +184,20 @@ func webhookDump(t *testing.T, raws [][]byte) string {
 	return dumpDB(t, path)
 }
 
-// logPayloads returns the log's payloads by event id and the sources seen.
+// logPayloads returns the log's payloads (as received: opened with the key
+// file beside the database) by event id and the sources seen.
 func logPayloads(t *testing.T, path string) (map[string]string, map[string]int) {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", path)
+	db, err := store.OpenReadOnly(context.Background(), path)
 	require.NoError(t, err)
-	defer conn.Close()
-	rows, err := conn.Query(`SELECT lower(hex(event_id)), source, payload FROM events`)
+	defer db.Close()
+	page, err := db.Log().Events(context.Background(), store.EventFilter{})
 	require.NoError(t, err)
-	defer rows.Close()
 	payloads, sources := map[string]string{}, map[string]int{}
-	for rows.Next() {
-		var id, source string
-		var payload []byte
-		require.NoError(t, rows.Scan(&id, &source, &payload))
-		payloads[id] = string(payload)
-		sources[source]++
+	for _, rec := range page.Records {
+		payloads[hex.EncodeToString(rec.Event.ID[:])] = string(rec.Event.Raw)
+		sources[rec.Source]++
 	}
-	require.NoError(t, rows.Err())
 	return payloads, sources
 }
 

@@ -1,0 +1,179 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
+	"github.com/amtrack/amtrack/keyring"
+	"github.com/amtrack/amtrack/store"
+)
+
+// sealEvents are events that name codes: issued ones (extracted), one with
+// a code nested in an unknown member, a grant event (no access method: the
+// log-wide key) with one, and one without any.
+func sealEvents(tb testing.TB) (events []*domain.Event, codes []string) {
+	tb.Helper()
+	raws := []string{
+		testutil.MethodEvent(1, "issued", `,"code":"K4821Z"`),
+		testutil.MethodEvent(2, "reissued", `,"code":"K0042Z","is_backup_code":true`),
+		testutil.MethodEvent(3, "created", `,"device":{"Code":"K7777Z"}`),
+		`{"event_id":"` + testutil.EventID(4) + `","event_type":"access_grant.created","workspace_id":"` + testutil.WorkspaceID +
+			`","created_at":"2026-03-01T10:00:04Z","occurred_at":"2026-03-01T10:00:04Z","access_grant_id":"` + testutil.GrantID +
+			`","note":{"code":"K5150Z"}}`,
+		testutil.MethodEvent(5, "revoked", ""),
+	}
+	for _, raw := range raws {
+		events = append(events, testutil.Parse(tb, raw))
+	}
+	return events, []string{"K4821Z", "K0042Z", "K7777Z", "K5150Z"}
+}
+
+// filesHold reports whether any of the database's files holds s.
+func filesHold(tb testing.TB, path, s string) bool {
+	tb.Helper()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(path + suffix)
+		if os.IsNotExist(err) {
+			continue
+		}
+		require.NoError(tb, err)
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSealedLog: the log stores no code in clear, even before a clean
+// close (the WAL holds the commits), and reads every payload back as
+// received with the key; without it, payloads come back without codes and
+// revealing a code says the key is needed.
+func TestSealedLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	events, codes := sealEvents(t)
+	out, err := db.Append(ctx, pending(events...), nil)
+	require.NoError(t, err)
+	for _, o := range out {
+		require.NoError(t, o.Err)
+	}
+	for _, code := range codes {
+		assert.False(t, filesHold(t, path, code), "code %s in clear before any close", code)
+	}
+
+	page, err := db.Log().Events(ctx, store.EventFilter{})
+	require.NoError(t, err)
+	require.Len(t, page.Records, len(events))
+	for i, rec := range page.Records {
+		assert.Equal(t, string(events[i].Raw), string(rec.Event.Raw), "the payload as received, opened with the key")
+	}
+	for i, want := range []string{"K4821Z", "K0042Z"} {
+		got, err := db.Log().Code(ctx, events[i].ID)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err = db.Log().Code(ctx, events[4].ID)
+	assert.Equal(t, domain.ENotFound, domain.ErrorCode(err), "an event without a code")
+
+	// The same events again are duplicates, compared with the opened bytes;
+	// another body under the same id is a conflict.
+	out, err = db.Append(ctx, pending(events...), nil)
+	require.NoError(t, err)
+	for _, o := range out {
+		assert.True(t, o.Duplicate)
+	}
+	changed := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"K9999Z"`))
+	out, err = db.Append(ctx, pending(changed), nil)
+	require.NoError(t, err)
+	assert.Equal(t, domain.EConflict, domain.ErrorCode(out[0].Err))
+	require.NoError(t, db.Close())
+
+	// Without the key file: everything reads, but no code.
+	require.NoError(t, os.Rename(store.KeyPath(path), path+".moved"))
+	ro, err := store.OpenReadOnly(ctx, path)
+	require.NoError(t, err)
+	defer ro.Close()
+	page, err = ro.Log().Events(ctx, store.EventFilter{})
+	require.NoError(t, err)
+	for i, rec := range page.Records {
+		assert.Equal(t, string(domain.RedactPayload(events[i].Raw)), string(rec.Event.Raw), "the payload without its codes")
+	}
+	_, err = ro.Log().Code(ctx, events[0].ID)
+	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+	assert.ErrorContains(t, err, "revealing codes needs the database's key")
+	assert.ErrorContains(t, ro.RequireKey(), "revealing codes needs the database's key")
+}
+
+// TestOpenWithAnotherKey: a database refuses a key other than the one it
+// recorded, for writing and for reading.
+func TestOpenWithAnotherKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.db")
+	right, _, err := keyring.Generate()
+	require.NoError(t, err)
+	db, err := store.Open(ctx, path, store.Options{Keyring: right, KeySource: "the right key"})
+	require.NoError(t, err)
+	events, _ := sealEvents(t)
+	_, err = db.Append(ctx, pending(events...), nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	_, err = os.Stat(store.KeyPath(path))
+	assert.True(t, os.IsNotExist(err), "a given key makes no key file")
+
+	wrong, _, err := keyring.Generate()
+	require.NoError(t, err)
+	opts := store.Options{Keyring: wrong, KeySource: "the other key"}
+	want := "the other key (key id " + wrong.ID() + ") does not open the database at " + path + " (key id " + right.ID() + ")"
+	_, err = store.Open(ctx, path, opts)
+	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+	assert.ErrorContains(t, err, want)
+	_, err = store.OpenReadOnlyOptions(ctx, path, opts)
+	assert.ErrorContains(t, err, want)
+	// Without any key (no key file beside it), a writing open is refused,
+	// and makes no key file.
+	_, err = store.Open(ctx, path, store.Options{})
+	assert.ErrorContains(t, err, "no key file at "+store.KeyPath(path)+", and the codes of the database at "+path+
+		" are sealed with key id "+right.ID())
+	_, err = os.Stat(store.KeyPath(path))
+	assert.True(t, os.IsNotExist(err), "a refused open makes no key file")
+
+	db, err = store.OpenReadOnlyOptions(ctx, path, store.Options{Keyring: right})
+	require.NoError(t, err)
+	defer db.Close()
+	got, err := db.Log().Code(ctx, events[1].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "K0042Z", got)
+}
+
+// TestEventsByteBudgetSealed: a page of sealed events stopped by its byte
+// budget says so (no ScannedTo), whatever the sizes of the stored payload
+// and of the opened one, so the next page does not skip events.
+func TestEventsByteBudgetSealed(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	var events []*domain.Event
+	for n := 1; n <= 4; n++ {
+		events = append(events, testutil.Parse(t, testutil.MethodEvent(n, "issued", `,"code":"K48`+string(rune('0'+n))+`Z"`)))
+	}
+	_, err := db.Append(ctx, pending(events...), nil)
+	require.NoError(t, err)
+	stored := len(domain.RedactPayload(events[0].Raw))
+	require.Greater(t, stored, len(events[0].Raw), "the stored payload is the longer")
+
+	page, err := db.Log().Events(ctx, store.EventFilter{EventType: domain.TypeIssued, MaxBytes: stored, MaxScan: 2})
+	require.NoError(t, err)
+	require.Len(t, page.Records, 2, "the budget counts the payloads as read back")
+	assert.Zero(t, page.ScannedTo)
+}
