@@ -18,6 +18,11 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "backed up %d events to %s (%d bytes)\n", stats.Events, dest, stats.Bytes)
-	return err
+	if _, err = fmt.Fprintf(e.stdout, "backed up %d events to %s (%d bytes)\n", stats.Events, dest, stats.Bytes); err != nil {
+		return err
+	}
+	// The key stays out of the copy on purpose: a stolen backup reveals no code.
+	fmt.Fprintf(e.stderr, "amtrack: the copy holds no key: keep %s (or your AMTRACK_KEY_FILE) backed up apart; "+
+		"revealing the copy's codes needs it\n", store.KeyPath(*dbPath))
+	return nil
 }

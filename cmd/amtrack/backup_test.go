@@ -76,6 +76,8 @@ func TestBackupWhileServing(t *testing.T) {
 	fi, err := os.Stat(dest)
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprint(fi.Size()), m[3])
+	assert.Contains(t, got.stderr, "the copy holds no key: keep "+path+".key", "says the key is not in the copy")
+	assert.NoFileExists(t, dest+".key", "the key is not copied")
 
 	got = runCLI(t, "", "verify", "--db", dest)
 	assert.Equal(t, 0, got.code, got.stdout+got.stderr)
