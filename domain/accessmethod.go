@@ -119,31 +119,34 @@ type Anomaly struct {
 // AccessMethod is the state of one access method (docs/fold.md), folded from its
 // events in fold order. Field names follow Seam's access_method object.
 type AccessMethod struct {
-	AccessMethodID     ID            `json:"access_method_id"`
-	WorkspaceID        ID            `json:"workspace_id"`
-	Status             string        `json:"status"`
-	IsIssued           bool          `json:"is_issued"`
-	Mode               *string       `json:"mode"`
-	IsEncodingRequired bool          `json:"is_encoding_required"`
-	Code               *string       `json:"code"`
-	CodeRedacted       bool          `json:"code_redacted"`
-	IsBackupCode       *bool         `json:"is_backup_code"`
-	AccessGrantIDs     []ID          `json:"access_grant_ids"`
-	AccessGrantKeys    []string      `json:"access_grant_keys"`
-	CreatedAt          *Time         `json:"created_at"`
-	FirstSeenAt        Time          `json:"first_seen_at"`
-	IssuedAt           *Time         `json:"issued_at"`
-	LastIssuedAt       *Time         `json:"last_issued_at"`
-	RevokedAt          *Time         `json:"revoked_at"`
-	DeletedAt          *Time         `json:"deleted_at"`
-	IssueCount         int           `json:"issue_count"`
-	ReissueCount       int           `json:"reissue_count"`
-	RevokeCount        int           `json:"revoke_count"`
-	Warnings           []Warning     `json:"warnings"`
-	Errors             []ErrorNotice `json:"errors"`
-	LastEvent          EventRef      `json:"last_event"`
-	Version            int           `json:"version"`
-	Anomalies          []Anomaly     `json:"anomalies"`
+	AccessMethodID     ID      `json:"access_method_id"`
+	WorkspaceID        ID      `json:"workspace_id"`
+	Status             string  `json:"status"`
+	IsIssued           bool    `json:"is_issued"`
+	Mode               *string `json:"mode"`
+	IsEncodingRequired bool    `json:"is_encoding_required"`
+	Code               *string `json:"code"`
+	CodeRedacted       bool    `json:"code_redacted"`
+	// CodeForgotten is set, on revealing, when the code was destroyed
+	// with its access method's key (amtrack forget); never stored.
+	CodeForgotten   bool          `json:"code_forgotten,omitempty"`
+	IsBackupCode    *bool         `json:"is_backup_code"`
+	AccessGrantIDs  []ID          `json:"access_grant_ids"`
+	AccessGrantKeys []string      `json:"access_grant_keys"`
+	CreatedAt       *Time         `json:"created_at"`
+	FirstSeenAt     Time          `json:"first_seen_at"`
+	IssuedAt        *Time         `json:"issued_at"`
+	LastIssuedAt    *Time         `json:"last_issued_at"`
+	RevokedAt       *Time         `json:"revoked_at"`
+	DeletedAt       *Time         `json:"deleted_at"`
+	IssueCount      int           `json:"issue_count"`
+	ReissueCount    int           `json:"reissue_count"`
+	RevokeCount     int           `json:"revoke_count"`
+	Warnings        []Warning     `json:"warnings"`
+	Errors          []ErrorNotice `json:"errors"`
+	LastEvent       EventRef      `json:"last_event"`
+	Version         int           `json:"version"`
+	Anomalies       []Anomaly     `json:"anomalies"`
 
 	// LastKey is the fold-order key of the last event folded.
 	LastKey Key `json:"-"`

@@ -48,13 +48,20 @@ func (p *Projection) AccessMethodAsOf(ctx context.Context, id domain.ID, asOf in
 
 // Reveal returns s with its code at hand: s itself when it has no code or
 // holds its value, else a copy whose code is read from the event
-// CodeEventID names, opened with the database's key. Errors: invalid_input
-// when the database was opened without its key.
+// CodeEventID names, opened with the database's key; when the method's
+// codes were forgotten (amtrack forget), a copy with code null and
+// code_forgotten true. Errors: invalid_input when the database was opened
+// without its key.
 func (p *Projection) Reveal(ctx context.Context, s *domain.AccessMethod) (*domain.AccessMethod, error) {
 	if s.Code != nil || s.CodeEventID == nil {
 		return s, nil
 	}
 	code, err := p.db.Log().Code(ctx, *s.CodeEventID)
+	if errors.Is(err, store.ErrCodesForgotten) {
+		c := s.Clone()
+		c.CodeRedacted, c.CodeForgotten = false, true
+		return c, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reveal the code of access method %s: %w", s.AccessMethodID, err)
 	}

@@ -17,11 +17,16 @@ type EventItem struct {
 }
 
 // Item returns the printed form of rec; unless reveal, a PIN code in the
-// payload is redacted.
+// payload is redacted. Revealed, the payload of an event whose code was
+// forgotten (amtrack forget) is the one without codes, with
+// "code_forgotten": true.
 func Item(rec store.Record, reveal bool) EventItem {
 	raw := rec.Event.Raw
-	if !reveal {
+	switch {
+	case !reveal:
 		raw = domain.RedactPayload(raw)
+	case rec.CodeForgotten():
+		raw = markForgotten(raw)
 	}
 	return EventItem{Seq: rec.Seq, ReceivedAt: domain.Time(rec.ReceivedAt), Source: rec.Source, Event: raw}
 }
@@ -33,4 +38,18 @@ func Items(recs []store.Record, reveal bool) []EventItem {
 		out[i] = Item(rec, reveal)
 	}
 	return out
+}
+
+// markForgotten adds "code_forgotten": true to the payload object raw.
+func markForgotten(raw []byte) []byte {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return raw
+	}
+	fields["code_forgotten"] = json.RawMessage("true")
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return raw
+	}
+	return b
 }

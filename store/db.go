@@ -358,7 +358,7 @@ func openReadOnly(ctx context.Context, path string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return &DB{path: path, read: read, keys: &keys{deks: map[domain.ID][]byte{}}}, nil
+	return &DB{path: path, read: read, keys: &keys{deks: map[domain.ID]cachedKey{}}}, nil
 }
 
 // sqliteHeader starts every SQLite database file.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,12 +37,23 @@ type Record struct {
 
 	// sealed is the row's sealed bytes until Log.unseal opens them.
 	sealed []byte
+	// forgotten says unseal left the stored payload because the method's
+	// codes were forgotten.
+	forgotten bool
+	// skip marks a candidate that insert must not write: it carries a code
+	// of a method whose codes were forgotten.
+	skip bool
 	// stored and storedSealed are the payload and sealed columns as they
 	// are in the row (the payload without codes, the sealed bytes as
 	// received): what the hash chain covers, so that it verifies without
 	// the key and after a method's key is forgotten.
 	stored, storedSealed []byte
 }
+
+// CodeForgotten reports whether rec's payload lost its codes because its
+// access method's codes were forgotten (amtrack forget): read with the key,
+// it is the stored payload without codes.
+func (rec Record) CodeForgotten() bool { return rec.forgotten }
 
 // Outcome is what became of one Pending: appended at Seq, a Duplicate of a
 // stored event (Seq is the stored one's), or refused with Err (a conflict).
@@ -161,6 +174,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 	var links []any
 	rows := make([]any, 0, insertRows*nEventColumns)
 	chunkStart := 0
+	skipped := false // a record of the chunk was skipped
 	flush := func(end int) error {
 		if len(rows) == 0 {
 			return nil
@@ -172,10 +186,10 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
-		rows = rows[:0]
+		rows, skipped = rows[:0], false
 		chunk, done := recs[chunkStart:end], inserted[chunkStart:end]
 		chunkStart = end
-		if got, err := res.RowsAffected(); err != nil || got < int64(n) {
+		if got, err := res.RowsAffected(); err != nil || got < int64(n) || skipped {
 			if err := tx.markInserted(ctx, chunk, done); err != nil {
 				return err
 			}
@@ -230,6 +244,12 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 			isBackup = *e.IsBackupCode
 		}
 		payload, sealed, err := tx.seal(ctx, e)
+		if errors.Is(err, ErrCodesForgotten) {
+			// Never sealed again: Append decides its outcome as for an
+			// event not inserted.
+			rec.skip, skipped = true, true
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -286,14 +306,26 @@ func (tx *Tx) compareStored(ctx context.Context, e *domain.Event) (Outcome, erro
 	var payload, sealed, method []byte
 	err := tx.QueryRowContext(ctx, `SELECT seq, payload, sealed, access_method_id FROM events WHERE event_id = ?`, e.ID[:]).
 		Scan(&seq, &payload, &sealed, &method)
+	if errors.Is(err, sql.ErrNoRows) { // skipped by insert: a code of a forgotten method
+		return Outcome{Err: &domain.Error{Code: domain.EConflict, Field: "code", EventType: e.Type,
+			Message: fmt.Sprintf("event %s carries a code of access method %s, whose codes were forgotten (amtrack forget): "+
+				"it is not stored; send it without its code", e.ID, e.AccessMethodID)}}, nil
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read event %s: %w", e.ID, err)
 	}
 	if sealed != nil {
 		m, _ := domain.IDFromBytes(method)
-		if payload, err = tx.Log().open(ctx, e.ID, m, sealed); err != nil {
+		raw, err := tx.Log().open(ctx, e.ID, m, sealed)
+		switch {
+		case errors.Is(err, ErrCodesForgotten):
+			// Only the payload without codes is left to compare with.
+			out := compare(seq, payload, &domain.Event{ID: e.ID, Type: e.Type, Raw: domain.RedactPayload(e.Raw)})
+			return out, nil
+		case err != nil:
 			return Outcome{}, err
 		}
+		payload = raw
 	}
 	return compare(seq, payload, e), nil
 }

@@ -25,7 +25,7 @@ type keys struct {
 	source string // names the key in messages: "the key file PATH"
 
 	mu   sync.Mutex
-	deks map[domain.ID][]byte // committed data keys only
+	deks map[domain.ID]cachedKey // committed data keys only, with the wrapped form they were read as
 }
 
 // RequireKey returns nil when the database was opened with its key, else
@@ -49,7 +49,7 @@ func (db *DB) errNoKey() error {
 // The database records the key's id on first use and refuses another key,
 // or a writing open without its key (invalid_input naming the key ids).
 func (db *DB) openKeys(ctx context.Context, q Queryer, opts Options, create bool) error {
-	db.keys = &keys{kr: opts.Keyring, source: opts.KeySource, deks: map[domain.ID][]byte{}}
+	db.keys = &keys{kr: opts.Keyring, source: opts.KeySource, deks: map[domain.ID]cachedKey{}}
 	var stored string
 	err := q.QueryRowContext(ctx, `SELECT value FROM store_meta WHERE name = 'kek_id'`).Scan(&stored)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -134,14 +134,6 @@ func (tx *Tx) dataKey(ctx context.Context, id domain.ID) ([]byte, error) {
 	}
 	if tx.deks == nil {
 		tx.deks = map[domain.ID][]byte{}
-		tx.OnCommit(func() {
-			k := tx.db.keys
-			k.mu.Lock()
-			defer k.mu.Unlock()
-			for id, dek := range tx.deks {
-				k.deks[id] = dek
-			}
-		})
 	}
 	tx.deks[id] = dek
 	return dek, nil
@@ -149,15 +141,14 @@ func (tx *Tx) dataKey(ctx context.Context, id domain.ID) ([]byte, error) {
 
 // loadKey returns the committed data key of access method id (nil when it
 // has none), read through q and kept unwrapped. Errors: invalid_input when
-// the key was forgotten or does not unwrap.
+// the key was forgotten (with ErrCodesForgotten in its chain) or does not
+// unwrap.
+//
+// The wrapped key is read from the database every time, so that a key
+// another process forgot (or rewrapped) is never used from memory: the
+// cache only spares the unwrap of the same wrapped bytes.
 func (db *DB) loadKey(ctx context.Context, q Queryer, id domain.ID) ([]byte, error) {
 	k := db.keys
-	k.mu.Lock()
-	dek, ok := k.deks[id]
-	k.mu.Unlock()
-	if ok {
-		return dek, nil
-	}
 	var wrapped []byte
 	err := q.QueryRowContext(ctx, `SELECT wrapped FROM method_keys WHERE access_method_id = ?`, id[:]).Scan(&wrapped)
 	switch {
@@ -166,20 +157,31 @@ func (db *DB) loadKey(ctx context.Context, q Queryer, id domain.ID) ([]byte, err
 	case err != nil:
 		return nil, fmt.Errorf("read data key: %w", err)
 	case wrapped == nil:
-		return nil, domain.Errorf(domain.EInvalid, "the codes of access method %s were forgotten: its key is destroyed", id)
+		return nil, errForgotten(id)
 	}
-	if dek, err = k.kr.Unwrap(wrapped); err != nil {
+	k.mu.Lock()
+	c, ok := k.deks[id]
+	k.mu.Unlock()
+	if ok && bytes.Equal(c.wrapped, wrapped) {
+		return c.dek, nil
+	}
+	dek, err := k.kr.Unwrap(wrapped)
+	if err != nil {
 		return nil, err
 	}
 	k.mu.Lock()
-	k.deks[id] = dek
+	k.deks[id] = cachedKey{wrapped: wrapped, dek: dek}
 	k.mu.Unlock()
 	return dek, nil
 }
 
+// cachedKey is a data key unwrapped from wrapped.
+type cachedKey struct{ wrapped, dek []byte }
+
 // unseal replaces, in each record that has sealed bytes, the stored payload
 // (without its codes) by the bytes as received, when the key is at hand;
-// without it the records keep the payload without codes.
+// without it, or when the method's codes were forgotten, the records keep
+// the payload without codes (CodeForgotten tells the latter).
 func (l Log) unseal(ctx context.Context, recs []Record) error {
 	for i := range recs {
 		rec := &recs[i]
@@ -187,6 +189,10 @@ func (l Log) unseal(ctx context.Context, recs []Record) error {
 			continue
 		}
 		raw, err := l.open(ctx, rec.Event.ID, rec.Event.AccessMethodID, rec.sealed)
+		if errors.Is(err, ErrCodesForgotten) {
+			rec.sealed, rec.forgotten = nil, true
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -198,7 +204,7 @@ func (l Log) unseal(ctx context.Context, recs []Record) error {
 // readSize is the size of rec's payload as unseal leaves it: the bytes as
 // received when it will open them, else the stored payload.
 func (l Log) readSize(rec Record) int {
-	if rec.sealed != nil && l.db.keys.kr != nil {
+	if rec.sealed != nil && l.db.keys.kr != nil && len(rec.sealed) >= keyring.Overhead {
 		return len(rec.sealed) - keyring.Overhead
 	}
 	return len(rec.Event.Raw)
@@ -229,7 +235,8 @@ func (l Log) open(ctx context.Context, id, method domain.ID, sealed []byte) ([]b
 // Code returns the PIN code carried by the event with the given id, read
 // from its sealed bytes (or from its payload, for a row written before
 // codes were sealed). Errors: not_found (no such event, or it carries no
-// code), invalid_input when the database was opened without its key.
+// code), invalid_input when the database was opened without its key or the
+// code was forgotten (ErrCodesForgotten is then in the chain).
 func (l Log) Code(ctx context.Context, id domain.ID) (string, error) {
 	var method, payload, sealed []byte
 	err := l.q.QueryRowContext(ctx, `SELECT access_method_id, payload, sealed FROM events WHERE event_id = ?`, id[:]).

@@ -109,6 +109,7 @@ func TestUnexpectedArguments(t *testing.T) {
 		{"version", []string{"version", "now"}, `version takes no arguments, got ["now"]`},
 		{"backup none", []string{"backup", "--db", "a.db"}, "backup needs a DEST argument: amtrack backup [flags] DEST"},
 		{"backup two", []string{"backup", "b.db", "c.db"}, `backup takes one DEST argument, got 2: ["b.db" "c.db"]; did you mean --db b.db?`},
+		{"forget none", []string{"forget", "--db", "a.db"}, "forget needs ACCESS_METHOD_ID arguments or --deleted-before: amtrack forget [flags] [ACCESS_METHOD_ID...]"},
 		{"rekey none", []string{"rekey", "--db", "a.db"}, "rekey needs a NEW_KEY_FILE argument: amtrack rekey [flags] NEW_KEY_FILE"},
 		{"rekey two", []string{"rekey", "a.key", "b.key"}, `rekey takes one NEW_KEY_FILE argument, got 2: ["a.key" "b.key"]`},
 	}

@@ -152,6 +152,7 @@ func init() {
 		"rebuild":  {"rebuild the read model from the log into new tables and swap them in; safe while serve runs", runRebuild},
 		"verify":   {"fold the log again in memory and compare with the read model", runVerify},
 		"backup":   {"write a consistent copy of the database to the new file DEST; safe while serve runs", runBackup},
+		"forget":   {"destroy the keys of access methods' codes (by id, or those deleted before --deleted-before): the codes are gone for good", runForget},
 		"rekey":    {"rotate the key that wraps the codes' keys: create NEW_KEY_FILE and rewrap every data key under it", runRekey},
 		"serve":    {"serve the read-only HTTP API (and the webhook receiver) on --addr until SIGINT or SIGTERM", runServe},
 		"demo":     {"serve the API on a fresh temporary database seeded with demo events, and print URLs to try", runDemo},
@@ -288,6 +289,8 @@ func checkArgs(fs *flagSet, pos []string) error {
 	name, spec := fs.Name(), fs.args
 	many := strings.HasSuffix(spec, "...")
 	switch {
+	case strings.HasSuffix(spec, "...]"): // any number, checked by the command
+		return nil
 	case spec == "" && len(pos) == 0, many && len(pos) > 0, spec != "" && !many && len(pos) == 1:
 		return nil
 	case many:
