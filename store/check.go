@@ -37,7 +37,7 @@ type LogCheck struct {
 // want (when not nil) and that every append-only trigger is in place. It
 // keeps at most maxProblems problems. Errors: internal.
 func (s *Snapshot) CheckLog(ctx context.Context, want *ChainHead, maxProblems int) (LogCheck, error) {
-	c := &checker{max: maxProblems}
+	c := &checker{max: maxProblems, workers: checkWorkers()}
 	if err := c.run(ctx, s.Log(), want); err != nil {
 		return LogCheck{}, fmt.Errorf("check the log: %w", err)
 	}
@@ -47,6 +47,9 @@ func (s *Snapshot) CheckLog(ctx context.Context, want *ChainHead, maxProblems in
 type checker struct {
 	out LogCheck
 	max int
+	// workers parse rows ahead of the walk (none: the walk parses each
+	// row itself).
+	workers int
 	// deks are the data keys by access method, when the key is at hand,
 	// to open sealed rows (loaded before the walk: the walk holds a
 	// result set open on the snapshot's one connection).
@@ -186,17 +189,14 @@ func (c *checker) run(ctx context.Context, l Log, want *ChainHead) error {
 		}
 	}
 
+	// The rows are read here, on the snapshot's connection, and parsed
+	// ahead by workers; they come back in seq order.
+	feed := newRowFeed(ctx, events, c.deks, c.workers)
+	defer feed.close()
 	for {
-		var rec *checkRow
-		var methodStream sql.NullInt64
-		if events.Next() {
-			r, err := scanCheckRow(events, &methodStream)
-			if err != nil {
-				return fmt.Errorf("read events: %w", err)
-			}
-			rec = &r
-		} else if err := events.Err(); err != nil {
-			return fmt.Errorf("read events: %w", err)
+		rec, err := feed.next()
+		if err != nil {
+			return err
 		}
 		// Chain entries of seqs the log does not have.
 		for entry != nil && (rec == nil || entry.seq < rec.Seq) {
@@ -253,7 +253,7 @@ func (c *checker) run(ctx context.Context, l Log, want *ChainHead) error {
 
 		// The payload against the columns, the streams and the links.
 		parsed := c.columns(rec)
-		c.stream(rec, parsed, methodStream, byNumber)
+		c.stream(rec, parsed, rec.methodStream, byNumber)
 		var got []link
 		for lk != nil && lk.seq == rec.Seq {
 			got = append(got, *lk)
@@ -304,7 +304,14 @@ func (b *brokenAt) message(next *checkRow, nextStored []byte) string {
 // id as stored (nil for NULL).
 type checkRow struct {
 	Record
-	messageID *string
+	messageID    *string
+	methodStream sql.NullInt64
+	// parsed is the payload parsed again (nil when it does not parse,
+	// then parseErr says why), seal what its sealed bytes hold: both
+	// worked out by rowFeed.parse, which needs no other row.
+	parsed   *domain.Event
+	parseErr error
+	seal     sealCheck
 }
 
 // hash is the row's chain hash after prev.
@@ -313,11 +320,11 @@ func (r *checkRow) hash(prev [sha256.Size]byte) [sha256.Size]byte {
 }
 
 // scanCheckRow reads a row of method_stream then recordList.
-func scanCheckRow(rows *sql.Rows, methodStream *sql.NullInt64) (checkRow, error) {
+func scanCheckRow(rows *sql.Rows) (checkRow, error) {
 	var r checkRow
 	var messageID sql.NullString
 	var raw []byte
-	e, err := scanEvent(rows, []any{methodStream, &r.Seq}, []any{&r.ReceivedAt, &r.Source, &messageID, &raw, &r.sealed})
+	e, err := scanEvent(rows, []any{&r.methodStream, &r.Seq}, []any{&r.ReceivedAt, &r.Source, &messageID, &raw, &r.sealed})
 	if err != nil {
 		var damaged *domain.Error
 		if errors.As(err, &damaged) {
@@ -338,8 +345,8 @@ func scanCheckRow(rows *sql.Rows, methodStream *sql.NullInt64) (checkRow, error)
 // columns parses rec's payload again and compares it with the columns the
 // fold reads, returning the parsed event (nil when it does not parse).
 func (c *checker) columns(rec *checkRow) *domain.Event {
-	p, err := domain.ParseEvent(rec.Event.Raw)
-	if err != nil {
+	p, err := rec.parsed, rec.parseErr
+	if p == nil {
 		field := ""
 		var de *domain.Error
 		if errors.As(err, &de) && de.Field != "" {
@@ -384,7 +391,7 @@ func (c *checker) columns(rec *checkRow) *domain.Event {
 	// sealed bytes tell, when the key is at hand.
 	want, known := p.Code != nil, true
 	if rec.storedSealed != nil {
-		want, known = c.sealedCode(rec)
+		want, known = c.sealedCode(rec.Seq, rec.seal)
 	}
 	if hasCode := e.CarriesCode(); known && hasCode != want {
 		c.problem("seq %d: column has_code is %v, the event gives %v (values redacted): the row was edited outside amtrack", rec.Seq, hasCode, want)
@@ -404,32 +411,58 @@ func (c *checker) columns(rec *checkRow) *domain.Event {
 	return p
 }
 
-// sealedCode opens rec's sealed bytes and reports whether the event they
-// hold carries a code; known is false without the key (or the method's
-// codes were forgotten). Sealed bytes that do not open, or that disagree
-// with the payload in clear, are problems.
-func (c *checker) sealedCode(rec *checkRow) (carries, known bool) {
-	if c.deks == nil {
-		return false, false
+// sealCheck is what a row's sealed bytes hold, worked out by openSealed.
+type sealCheck struct {
+	// openFailed: the bytes do not open; differs: they open to another
+	// payload than the one in clear; parseFailed: they are not an event.
+	openFailed, differs, parseFailed bool
+	// carries says whether the event they hold carries a code; known is
+	// false without the key (or the method's codes were forgotten, or
+	// the bytes did not open or parse).
+	carries, known bool
+}
+
+// openSealed opens rec's sealed bytes with its method's data key from
+// deks (read only: workers share it).
+func openSealed(deks map[domain.ID][]byte, rec *checkRow) sealCheck {
+	if deks == nil {
+		return sealCheck{}
 	}
-	dek, ok := c.deks[rec.Event.AccessMethodID]
+	dek, ok := deks[rec.Event.AccessMethodID]
 	if !ok {
-		return false, false // forgotten, or a damaged key already reported
+		return sealCheck{} // forgotten, or a damaged key already reported
 	}
 	raw, err := keyring.Open(dek, rec.storedSealed, rec.Event.ID[:])
 	if err != nil {
-		c.problem("seq %d: the sealed bytes do not open: the row was edited outside amtrack", rec.Seq)
-		return false, false
+		return sealCheck{openFailed: true}
 	}
-	if !bytes.Equal(domain.RedactPayload(raw), rec.stored) {
-		c.problem("seq %d: the payload differs from its sealed bytes: the row was edited outside amtrack", rec.Seq)
-	}
+	s := sealCheck{differs: !bytes.Equal(domain.RedactPayload(raw), rec.stored)}
 	p, err := domain.ParseEvent(raw)
 	if err != nil {
-		c.problem("seq %d: the sealed bytes are no longer a valid event: the row was edited outside amtrack", rec.Seq)
+		s.parseFailed = true
+		return s
+	}
+	s.carries, s.known = p.Code != nil, true
+	return s
+}
+
+// sealedCode reports whether the event in the sealed bytes of the row at
+// seq carries a code (s, from openSealed); known is false without the key
+// (or the method's codes were forgotten). Sealed bytes that do not open,
+// or that disagree with the payload in clear, are problems.
+func (c *checker) sealedCode(seq int64, s sealCheck) (carries, known bool) {
+	if s.openFailed {
+		c.problem("seq %d: the sealed bytes do not open: the row was edited outside amtrack", seq)
 		return false, false
 	}
-	return p.Code != nil, true
+	if s.differs {
+		c.problem("seq %d: the payload differs from its sealed bytes: the row was edited outside amtrack", seq)
+	}
+	if s.parseFailed {
+		c.problem("seq %d: the sealed bytes are no longer a valid event: the row was edited outside amtrack", seq)
+		return false, false
+	}
+	return s.carries, s.known
 }
 
 // stream checks that rec's method_stream numbers the stream of its access
