@@ -78,6 +78,15 @@ func (e *Event) CarriesCode() bool { return e.Code != nil || e.CodeSealed }
 // IsMethodEvent reports whether e is an access_method.* event.
 func (e *Event) IsMethodEvent() bool { return strings.HasPrefix(e.Type, "access_method.") }
 
+// TypeCodesForgotten is amtrack's own event recording that the PIN codes
+// of an access method were forgotten (its data key destroyed). It belongs
+// to the method's history but does not fold into its state.
+const TypeCodesForgotten = "amtrack.codes_forgotten"
+
+// InMethodHistory reports whether e belongs to the history of its access
+// method: every access_method.* event, and amtrack's codes_forgotten.
+func (e *Event) InMethodHistory() bool { return e.IsMethodEvent() || e.Type == TypeCodesForgotten }
+
 // IsGrantEvent reports whether e is an access_grant.* event.
 func (e *Event) IsGrantEvent() bool { return strings.HasPrefix(e.Type, "access_grant.") }
 
@@ -163,6 +172,8 @@ func ParseEvent(raw []byte) (*Event, error) {
 			e.Code = p.optionalString("code")
 			e.IsBackupCode = p.optionalBool("is_backup_code")
 		}
+	case e.Type == TypeCodesForgotten:
+		e.AccessMethodID = p.requiredID("access_method_id")
 	case e.IsGrantEvent():
 		e.AccessGrantID = p.requiredID("access_grant_id")
 		switch e.Type {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/amtrack/amtrack/domain"
@@ -47,6 +48,13 @@ func Parse(raw []byte, source, messageID string, receivedAt time.Time) (store.Pe
 	ev, err := domain.ParseEvent(raw)
 	if err != nil {
 		return store.Pending{}, err
+	}
+	if strings.HasPrefix(ev.Type, "amtrack.") {
+		// amtrack's own events (codes_forgotten) are appended by amtrack
+		// alone: one arriving from outside would forge the audit.
+		e := domain.FieldErrorf("event_type", "%s is amtrack's own event type: it is written by amtrack (amtrack forget), never ingested", ev.Type)
+		e.EventType = ev.Type
+		return store.Pending{}, e
 	}
 	return store.Pending{Event: ev, Source: source, MessageID: messageID, ReceivedAt: receivedAt}, nil
 }

@@ -131,3 +131,16 @@ func TestTallyAppend(t *testing.T) {
 	require.ErrorIs(t, err, failed)
 	assert.Equal(t, "appended 1, duplicates 1, rejected 0", tally.String())
 }
+
+// TestParseRefusesAmtrackTypes: amtrack's own event types are written by
+// amtrack alone; one arriving by webhook, sync or file would forge the
+// audit.
+func TestParseRefusesAmtrackTypes(t *testing.T) {
+	raw := `{"event_id":"` + testutil.EventID(1) + `","event_type":"amtrack.codes_forgotten","workspace_id":"` +
+		testutil.WorkspaceID + `","created_at":"2026-03-01T10:00:00Z","occurred_at":"2026-03-01T10:00:00Z","access_method_id":"` +
+		testutil.MethodID(1) + `"}`
+	_, err := ingest.Parse([]byte(raw), store.SourceWebhook, "", time.Time{})
+	require.Error(t, err)
+	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+	assert.Contains(t, err.Error(), `amtrack.codes_forgotten: field "event_type": amtrack.codes_forgotten is amtrack's own event type`)
+}

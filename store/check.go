@@ -471,7 +471,7 @@ func (c *checker) stream(rec *checkRow, p *domain.Event, methodStream sql.NullIn
 	if p == nil {
 		return
 	}
-	if !p.IsMethodEvent() {
+	if !p.InMethodHistory() {
 		if methodStream.Valid {
 			c.problem("seq %d: a %s event has method_stream %d: the row was edited outside amtrack", rec.Seq, p.Type, methodStream.Int64)
 		}

@@ -217,7 +217,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		rec := &recs[i]
 		e := rec.Event
 		var methodID, methodStream, grantID, grantIDs, keys, hasCode, isBackup, messageID any
-		if e.IsMethodEvent() {
+		if e.InMethodHistory() {
 			n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
 			if err != nil {
 				return nil, err

@@ -14,7 +14,7 @@ import (
 // TypeCodesForgotten is the type of the event Forget appends for each
 // access method whose codes it forgets. It is not an access_method.* type,
 // so the fold ignores it.
-const TypeCodesForgotten = "amtrack.codes_forgotten"
+const TypeCodesForgotten = domain.TypeCodesForgotten
 
 // ErrCodesForgotten is in the chain of the error of a read that needs the
 // code of an access method whose codes were forgotten (Forget).
