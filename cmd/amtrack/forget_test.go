@@ -56,11 +56,7 @@ func withoutCode(tb testing.TB, out string) map[string]any {
 // forget and a re-ingest change nothing.
 func TestForget(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 50, 7)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, input, jsonl, _ := ingestCoded(t, dir, 50, 7)
 	method, grant := methodWithCode(t, jsonl)
 	id, _ := domain.ParseID(method)
 	wrapped := wrappedKey(t, db, id)
@@ -74,7 +70,7 @@ func TestForget(t *testing.T) {
 	keys := countQuery(t, db, `SELECT count(*) FROM method_keys`)
 	events := countQuery(t, db, `SELECT count(*) FROM events`)
 
-	got = runCLI(t, "", "forget", "--db", db, method)
+	got := runCLI(t, "", "forget", "--db", db, method)
 	require.Equal(t, 0, got.code, got.stderr)
 	assert.Equal(t, "forgot the codes of 1 access method\n", got.stdout)
 	assert.Empty(t, got.stderr)
@@ -146,15 +142,11 @@ func TestForget(t *testing.T) {
 // and none that is not deleted.
 func TestForgetDeletedBefore(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 100, 9)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, _, _, _ := ingestCoded(t, dir, 100, 9)
 	deleted := countQuery(t, db, `SELECT count(*) FROM access_methods WHERE status = 'deleted'`)
 	require.Positive(t, deleted, "the stream deletes methods")
 
-	got = runCLI(t, "", "forget", "--db", db, "--deleted-before", "1970-01-02T00:00:00Z")
+	got := runCLI(t, "", "forget", "--db", db, "--deleted-before", "1970-01-02T00:00:00Z")
 	require.Equal(t, 0, got.code, got.stderr)
 	assert.Equal(t, "forgot the codes of 0 access methods\n", got.stdout)
 
@@ -173,11 +165,7 @@ func TestForgetDeletedBefore(t *testing.T) {
 // malformed id or a missing choice is a usage error (exit 2).
 func TestForgetRefused(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 10, 3)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, _, jsonl, _ := ingestCoded(t, dir, 10, 3)
 	method, _ := methodWithCode(t, jsonl)
 	unknown := "99999999-9999-4999-8999-999999999999"
 	tests := []struct {

@@ -31,6 +31,19 @@ var generatedCode = regexp.MustCompile(`"code":"([0-9]+)"`)
 // an id, a time or random bytes for one; the same code always maps to the
 // same value, so re-sent events stay duplicates. It returns the JSON Lines
 // and the codes.
+// ingestCoded writes codedStream(methods, seed) to dir/events.jsonl and
+// ingests it into a fresh dir/a.db; it returns the database, the input file,
+// the stream and its codes.
+func ingestCoded(t testing.TB, dir string, methods int, seed uint64) (db, input, jsonl string, codes []string) {
+	t.Helper()
+	jsonl, codes = codedStream(t, methods, seed)
+	input = writeFile(t, dir, "events.jsonl", jsonl)
+	db = filepath.Join(dir, "a.db")
+	got := runCLI(t, "", "ingest", "--db", db, input)
+	require.Equal(t, 0, got.code, got.stderr)
+	return db, input, jsonl, codes
+}
+
 func codedStream(tb testing.TB, methods int, seed uint64) (string, []string) {
 	tb.Helper()
 	var lines []string
@@ -146,11 +159,7 @@ func TestNoCodeAtRest(t *testing.T) {
 // file.
 func TestRevealNeedsTheKey(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 20, 3)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, _, jsonl, _ := ingestCoded(t, dir, 20, 3)
 	require.NoError(t, os.Rename(db+".key", filepath.Join(dir, "elsewhere.key")))
 	method, grant := methodWithCode(t, jsonl)
 
@@ -184,11 +193,7 @@ func TestRevealNeedsTheKey(t *testing.T) {
 // both key ids; nothing is written.
 func TestWrongKeyRefused(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 10, 5)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, input, _, _ := ingestCoded(t, dir, 10, 5)
 	right, err := keyring.Load(db + ".key")
 	require.NoError(t, err)
 	other := filepath.Join(dir, "other.key")
@@ -204,7 +209,7 @@ func TestWrongKeyRefused(t *testing.T) {
 	}
 	_, kek, err := keyring.Generate()
 	require.NoError(t, err)
-	got = runCLIWith(t, Config{Key: base64.StdEncoding.EncodeToString(kek)}, "", "ingest", "--db", db, input)
+	got := runCLIWith(t, Config{Key: base64.StdEncoding.EncodeToString(kek)}, "", "ingest", "--db", db, input)
 	assert.Equal(t, 1, got.code)
 	assert.Contains(t, got.stderr, "the key in AMTRACK_KEY (key id ")
 	got = runCLIWith(t, Config{Key: "not base64!"}, "", "ingest", "--db", db, input)
@@ -228,16 +233,12 @@ func TestWrongKeyRefused(t *testing.T) {
 // is left in its files, and revealing still shows them.
 func TestLegacyDatabaseSealed(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, codes := codedStream(t, 40, 9)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, input, jsonl, codes := ingestCoded(t, dir, 40, 9)
 	makeLegacy(t, db, jsonl)
 	requireCodeAtRest(t, db, codes[0])
 
 	// A read command refuses to upgrade; a writing one seals.
-	got = runCLI(t, "", "show", "--db", db, testutil.MethodID(1))
+	got := runCLI(t, "", "show", "--db", db, testutil.MethodID(1))
 	assert.Equal(t, 1, got.code)
 	assert.Contains(t, got.stderr, "migration 0004_seal not applied")
 	got = runCLI(t, "", "ingest", "--db", db, input)
@@ -337,14 +338,10 @@ func TestNoCodeAtRestAfterKill(t *testing.T) {
 // and a NEW_KEY_FILE that exists is refused with nothing changed.
 func TestRekey(t *testing.T) {
 	dir := t.TempDir()
-	jsonl, _ := codedStream(t, 20, 13)
-	input := writeFile(t, dir, "events.jsonl", jsonl)
-	db := filepath.Join(dir, "a.db")
-	got := runCLI(t, "", "ingest", "--db", db, input)
-	require.Equal(t, 0, got.code, got.stderr)
+	db, input, jsonl, _ := ingestCoded(t, dir, 20, 13)
 	method, _ := methodWithCode(t, jsonl)
 
-	got = runCLI(t, "", "rekey", "--db", db, db+".key")
+	got := runCLI(t, "", "rekey", "--db", db, db+".key")
 	assert.Equal(t, 1, got.code)
 	assert.Contains(t, got.stderr, "already exists: not overwriting a key file")
 
