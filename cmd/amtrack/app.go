@@ -110,16 +110,6 @@ func (e *env) openReadApp(ctx context.Context, path string) (*app, error) {
 // Close closes the database.
 func (a *app) Close() error { return a.db.Close() }
 
-// append appends a batch and folds it, in one transaction.
-func (a *app) append(ctx context.Context, batch []store.Pending) ([]store.Outcome, error) {
-	return a.proj.Append(ctx, batch)
-}
-
-// apply folds appended records into the read model inside the append transaction.
-func (a *app) apply(ctx context.Context, tx *store.Tx, appended []store.Record) error {
-	return a.proj.Apply(ctx, tx, appended)
-}
-
 // repairs describes, one line each, the append-only triggers Open found
 // missing or altered and recreated: a sign the log may have been edited.
 func (a *app) repairs() []string {

@@ -38,13 +38,13 @@ func TestBackupWhileServing(t *testing.T) {
 		for _, e := range events[i:min(i+50, first)] {
 			batch = append(batch, store.Pending{Event: e, Source: store.SourceWebhook})
 		}
-		_, err := a.append(ctx, batch)
+		_, err := a.proj.Append(ctx, batch)
 		require.NoError(t, err)
 	}
 	_, err = os.Stat(path + "-wal")
 	require.NoError(t, err, "the events committed so far sit in the WAL")
 
-	w := store.NewWriter(a.db, a.apply, 0)
+	w := store.NewWriter(a.db, a.proj.Apply, 0)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -56,7 +56,7 @@ func runForget(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	res, err := a.db.Forget(ctx, ids, a.apply)
+	res, err := a.db.Forget(ctx, ids, a.proj.Apply)
 	if err != nil {
 		return err
 	}

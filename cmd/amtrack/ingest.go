@@ -394,7 +394,7 @@ func (p *progress) draw() {
 // its rejections in input order.
 func (a *app) appendBatch(ctx context.Context, batch []entry, c *ingest.Tally, bar *progress, stderr io.Writer) error {
 	pend, idx := pendingOf(batch)
-	outs, err := a.append(ctx, pend)
+	outs, err := a.proj.Append(ctx, pend)
 	if err != nil {
 		return err
 	}
@@ -424,7 +424,7 @@ func (a *app) appendStrict(ctx context.Context, batch []entry, c *ingest.Tally, 
 					return errStrictRejected
 				}
 			}
-			return a.apply(ctx, tx, appended)
+			return a.proj.Apply(ctx, tx, appended)
 		})
 	}
 	switch {

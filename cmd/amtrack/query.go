@@ -19,9 +19,6 @@ func revealFlag(fs *flagSet) *bool {
 // idArg parses the single id argument of a command (parseFlags checked
 // there is one). Errors: usage.
 func idArg(args []string, what string) (domain.ID, error) {
-	if len(args) != 1 {
-		return domain.ID{}, usageError("want exactly one %s argument, got %d", what, len(args))
-	}
 	id, ok := domain.ParseID(args[0])
 	if !ok {
 		return domain.ID{}, usageError("%s must be an id (hex 8-4-4-4-12), got %q", what, args[0])

@@ -178,23 +178,22 @@ func syncSummary(res seam.Result) string {
 
 // rejectionString formats a refused Seam event for stderr.
 func rejectionString(raw json.RawMessage, err error) string {
-	id, _ := rawFields(raw)
+	id := rawEventID(raw)
 	if id == "" {
 		return "seam event without event_id: " + domain.ErrorMessage(err)
 	}
 	return fmt.Sprintf("seam event %s: %s", id, domain.ErrorMessage(err))
 }
 
-// rawFields returns what can be read of a (possibly malformed) event's
-// event_id (lowercase) and event_type: "" when absent or not strings.
-func rawFields(raw json.RawMessage) (id, typ string) {
+// rawEventID returns what can be read of a (possibly malformed) event's
+// event_id, lowercase: "" when absent or not a string.
+func rawEventID(raw json.RawMessage) string {
 	var e map[string]any
 	if json.Unmarshal(raw, &e) != nil {
-		return "", ""
+		return ""
 	}
-	id, _ = e["event_id"].(string)
-	typ, _ = e["event_type"].(string)
-	return strings.ToLower(id), typ
+	id, _ := e["event_id"].(string)
+	return strings.ToLower(id)
 }
 
 // syncSink lands synced events in the log with source sync: each is parsed

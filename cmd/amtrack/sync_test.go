@@ -204,7 +204,7 @@ func logPayloads(t *testing.T, path string) (map[string]string, map[string]int) 
 // hexID returns an event's event_id as the log's lower(hex(event_id)).
 func hexID(t *testing.T, raw []byte) string {
 	t.Helper()
-	id, _ := rawFields(raw)
+	id := rawEventID(raw)
 	return strings.ReplaceAll(id, "-", "")
 }
 
@@ -280,7 +280,7 @@ func TestSync(t *testing.T) {
 
 func mustID(t *testing.T, raw []byte) string {
 	t.Helper()
-	id, _ := rawFields(raw)
+	id := rawEventID(raw)
 	require.NotEmpty(t, id)
 	return id
 }
