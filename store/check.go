@@ -322,21 +322,12 @@ func (r *checkRow) hash(prev [sha256.Size]byte) [sha256.Size]byte {
 // scanCheckRow reads a row of method_stream then recordList.
 func scanCheckRow(rows *sql.Rows) (checkRow, error) {
 	var r checkRow
-	var messageID sql.NullString
-	var raw []byte
-	e, err := scanEvent(rows, []any{&r.methodStream, &r.Seq}, []any{&r.ReceivedAt, &r.Source, &messageID, &raw, &r.sealed})
+	rec, messageID, err := scanRecordAfter(rows, &r.methodStream)
 	if err != nil {
-		var damaged *domain.Error
-		if errors.As(err, &damaged) {
-			return checkRow{}, fmt.Errorf("seq %d: %w", r.Seq, err)
-		}
 		return checkRow{}, err
 	}
-	e.Raw = raw
-	r.stored, r.storedSealed = raw, r.sealed
-	r.Event = e
+	r.Record = rec
 	if messageID.Valid {
-		r.MessageID = messageID.String
 		r.messageID = &messageID.String
 	}
 	return r, nil

@@ -49,22 +49,30 @@ type scanner interface{ Scan(dest ...any) error }
 // scanRecord reads one row selected with recordList, without decoding the
 // JSON payload.
 func scanRecord(s scanner) (Record, error) {
+	rec, _, err := scanRecordAfter(s)
+	return rec, err
+}
+
+// scanRecordAfter reads one row selected with the columns of lead (scanned
+// into its pointers) then recordList, and also returns the message id as
+// stored (NULL or not).
+func scanRecordAfter(s scanner, lead ...any) (Record, sql.NullString, error) {
 	var rec Record
 	var messageID sql.NullString
 	var raw []byte
-	e, err := scanEvent(s, []any{&rec.Seq}, []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw, &rec.sealed})
+	e, err := scanEvent(s, append(lead, &rec.Seq), []any{&rec.ReceivedAt, &rec.Source, &messageID, &raw, &rec.sealed})
 	if err != nil {
 		var damaged *domain.Error
 		if errors.As(err, &damaged) {
-			return Record{}, fmt.Errorf("seq %d: %w", rec.Seq, err)
+			return Record{}, messageID, fmt.Errorf("seq %d: %w", rec.Seq, err)
 		}
-		return Record{}, err
+		return Record{}, messageID, err
 	}
 	e.Raw = raw
 	rec.stored, rec.storedSealed = raw, rec.sealed
 	rec.MessageID = messageID.String
 	rec.Event = e
-	return rec, nil
+	return rec, messageID, nil
 }
 
 // scanEvent reads the columns of before (scanned into its pointers), the
