@@ -53,8 +53,8 @@ var statements = map[string]string{
 		last_created_at = excluded.last_created_at, last_event_id = excluded.last_event_id, state = excluded.state`,
 	"deleteGrantLinks": `DELETE FROM access_method_grants@t WHERE access_method_id = ?`,
 	"deleteKeyLinks":   `DELETE FROM access_method_keys@t WHERE access_method_id = ?`,
-	"linkGrant":        `INSERT OR IGNORE INTO access_method_grants@t (access_grant_id, access_method_id) VALUES (?, ?)`,
-	"linkKey":          `INSERT OR IGNORE INTO access_method_keys@t (access_grant_key, access_method_id) VALUES (?, ?)`,
+	"linkGrant":        `INSERT INTO access_method_grants@t (access_grant_id, access_method_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	"linkKey":          `INSERT INTO access_method_keys@t (access_grant_key, access_method_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
 	"loadGrant":        `SELECT state FROM access_grants@t WHERE stream = ?`,
 	"saveGrant": `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES (?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET state = excluded.state`,

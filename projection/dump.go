@@ -26,12 +26,16 @@ func (p *Projection) Dump(ctx context.Context, w io.Writer) error {
 // dump is Dump in the snapshot snap.
 func dump(ctx context.Context, snap *store.Snapshot, w io.Writer) error {
 	bw := bufio.NewWriter(w)
+	grantLink, keyLink := `json_array(lower(hex(access_grant_id)), lower(hex(access_method_id)))`,
+		`json_array(access_grant_key, lower(hex(access_method_id)))`
+	if snap.Engine() == store.Postgres {
+		grantLink, keyLink = `array_to_json(ARRAY[encode(access_grant_id, 'hex'), encode(access_method_id, 'hex')])::text`,
+			`array_to_json(ARRAY[access_grant_key, encode(access_method_id, 'hex')])::text`
+	}
 	queries := []struct{ prefix, query string }{
 		{"method", `SELECT state FROM access_methods ORDER BY access_method_id`},
-		{"grant-link", `SELECT json_array(lower(hex(access_grant_id)), lower(hex(access_method_id)))
-			FROM access_method_grants ORDER BY access_grant_id, access_method_id`},
-		{"key-link", `SELECT json_array(access_grant_key, lower(hex(access_method_id)))
-			FROM access_method_keys ORDER BY access_grant_key, access_method_id`},
+		{"grant-link", `SELECT ` + grantLink + ` FROM access_method_grants ORDER BY access_grant_id, access_method_id`},
+		{"key-link", `SELECT ` + keyLink + ` FROM access_method_keys ORDER BY access_grant_key, access_method_id`},
 		{"grant", `SELECT state FROM access_grants ORDER BY access_grant_id`},
 	}
 	for _, q := range queries {

@@ -41,8 +41,8 @@ var _ store.ApplyFunc = (*Projection)(nil).Apply
 func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 	p := &Projection{db: db}
 	err := db.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS projection_meta (
-			key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`)
+		_, err := tx.ExecContext(ctx, db.DDL(`CREATE TABLE IF NOT EXISTS projection_meta (
+			key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`))
 		return err
 	})
 	if err != nil {
@@ -80,12 +80,12 @@ func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 // rebuild, a read model that is missing or has another SchemaVersion.
 func OpenReadOnly(ctx context.Context, db *store.DB) (*Projection, error) {
 	p := &Projection{db: db}
-	var n int
-	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'projection_meta'`).Scan(&n); err != nil {
+	has, err := db.HasTable(ctx, "projection_meta")
+	if err != nil {
 		return nil, fmt.Errorf("open projection: %w", err)
 	}
 	var v int64
-	if n > 0 {
+	if has {
 		var err error
 		if v, err = p.meta(ctx, db.Reader(), "schema_version"); err != nil {
 			return nil, err

@@ -246,7 +246,7 @@ func (p *Projection) claim(ctx context.Context) (claim, error) {
 		if err := dropTables(ctx, tx, suffix); err != nil { // leftovers of an older amtrack's rebuild
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL)); err != nil {
+		if _, err := tx.ExecContext(ctx, p.db.DDL(strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL))); err != nil {
 			return fmt.Errorf("create tables: %w", err)
 		}
 		for k, v := range map[string]int64{"rebuild_generation": c.gen, "rebuild_owner": c.owner,

@@ -90,12 +90,19 @@ func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs 
 
 	// Expected rows come from the fold, live ones from the tables, both in
 	// stream order.
-	methods, err := newLiveRows(ctx, snap, "access method", `SELECT m.stream, m.access_method_id, m.workspace_id,
-		m.status, m.mode, m.is_issued, m.last_occurred_at, m.last_created_at, m.last_event_id,
-		(SELECT json_group_array(lower(hex(access_grant_id)) ORDER BY access_grant_id)
+	lists := `(SELECT json_group_array(lower(hex(access_grant_id)) ORDER BY access_grant_id)
 			FROM access_method_grants WHERE access_method_id = m.access_method_id),
 		(SELECT json_group_array(access_grant_key ORDER BY access_grant_key)
-			FROM access_method_keys WHERE access_method_id = m.access_method_id),
+			FROM access_method_keys WHERE access_method_id = m.access_method_id)`
+	if p.db.Engine() == store.Postgres {
+		lists = `(SELECT coalesce(array_to_json(array_agg(encode(access_grant_id, 'hex') ORDER BY access_grant_id))::text, '[]')
+			FROM access_method_grants WHERE access_method_id = m.access_method_id),
+		(SELECT coalesce(array_to_json(array_agg(access_grant_key ORDER BY access_grant_key))::text, '[]')
+			FROM access_method_keys WHERE access_method_id = m.access_method_id)`
+	}
+	methods, err := newLiveRows(ctx, snap, "access method", `SELECT m.stream, m.access_method_id, m.workspace_id,
+		m.status, m.mode, m.is_issued, m.last_occurred_at, m.last_created_at, m.last_event_id,
+		`+lists+`,
 		m.state
 		FROM access_methods m ORDER BY m.stream`)
 	if err != nil {

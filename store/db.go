@@ -27,8 +27,16 @@ import (
 	"github.com/amtrack/amtrack/keyring"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations_pg/*.sql
 var migrations embed.FS
+
+// migrationDir is the folder of the engine's migrations in migrations.
+func migrationDir(e Engine) string {
+	if e == Postgres {
+		return "migrations_pg"
+	}
+	return "migrations"
+}
 
 // driverName is mattn/go-sqlite3 with the pragmas every amtrack connection
 // needs that have no DSN parameter:
@@ -79,9 +87,13 @@ type Options struct {
 // WAL mode see a consistent snapshot while the writer works. A DB from
 // OpenReadOnly has no writer.
 type DB struct {
-	path  string
+	path   string // the file, or the PostgreSQL URL without its password
+	engine Engine
 	write *sql.DB // nil when opened read only
 	read  *sql.DB
+	// cursors, on PostgreSQL, holds the connections of snapshots' queries
+	// (Snapshot.QueryContext); unbounded, as a snapshot is bounded by read.
+	cursors *sql.DB
 	mu    sync.Mutex // serialises write transactions in this process
 
 	// streams caches committed stream numbers (event_streams is
@@ -94,6 +106,12 @@ type DB struct {
 	// epoch counts the changes of dataVersion seen (ExternalEpoch);
 	// guarded by mu.
 	epoch uint64
+
+	// pgEpoch is, on PostgreSQL, writer_epoch.n as of this process's last
+	// write transaction; guarded by mu.
+	pgEpoch int64
+	// migrated is set once migrate has run (writer_epoch exists).
+	migrated bool
 
 	// repaired lists the append-only triggers Open recreated.
 	repaired []TriggerProblem
@@ -108,6 +126,9 @@ type DB struct {
 // path, a file that is not SQLite or is another application's SQLite
 // database (it has tables, none of them amtrack's), before writing to it.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if EngineOf(path) == Postgres {
+		return openPostgres(ctx, path, opts)
+	}
 	if err := checkFile(path, opts.MustExist); err != nil {
 		return nil, err
 	}
@@ -190,6 +211,9 @@ func (db *DB) Close() error {
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
+	if db.cursors != nil {
+		errs = append(errs, db.cursors.Close())
+	}
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}
@@ -234,15 +258,11 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, db: db}
-	var version int64
-	if err := sqlTx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
+	commit, err := db.beginWrite(ctx, sqlTx)
+	if err != nil {
 		_ = sqlTx.Rollback()
-		return fmt.Errorf("begin: %w", err)
+		return unavailable(fmt.Errorf("begin: %w", err))
 	}
-	if version != db.dataVersion {
-		db.epoch++
-	}
-	db.dataVersion = version
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return unavailable(err)
@@ -250,6 +270,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return unavailable(fmt.Errorf("commit: %w", err))
 	}
+	commit()
 	db.rememberStreams(tx.streams)
 	for _, fn := range tx.onCommit {
 		fn()
@@ -262,6 +283,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN): the event
 // was not stored, and a retry once the disk is mended may succeed.
 func unavailable(err error) error {
+	if pe := pgUnavailable(err); pe != nil {
+		return pe
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return err
@@ -276,21 +300,72 @@ func unavailable(err error) error {
 
 // Snapshot is a read-only transaction on the readers: every read through
 // it sees the database as of one moment, whatever is committed meanwhile.
+// On PostgreSQL, where one connection runs one query at a time, each
+// QueryContext runs in a transaction of its own on another connection that
+// imports the snapshot (SET TRANSACTION SNAPSHOT), so that several result
+// sets can be open at once, as on SQLite; QueryRowContext uses the first.
 type Snapshot struct {
 	*sql.Tx
 	db *DB
+
+	pgSnapshot string // the exported snapshot, on PostgreSQL
+	mu         sync.Mutex
+	cursors    []*sql.Tx
+}
+
+// Engine returns the engine of the snapshot's database.
+func (s *Snapshot) Engine() Engine { return s.db.engine }
+
+// QueryContext runs a query in the snapshot.
+func (s *Snapshot) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.pgSnapshot == "" {
+		return s.Tx.QueryContext(ctx, query, args...)
+	}
+	tx, err := s.db.cursors.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("begin snapshot cursor: %w", err)
+	}
+	s.mu.Lock()
+	s.cursors = append(s.cursors, tx)
+	s.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+s.pgSnapshot+`'`); err != nil {
+		return nil, fmt.Errorf("begin snapshot cursor: %w", err)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+// end ends the cursors' transactions.
+func (s *Snapshot) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tx := range s.cursors {
+		_ = tx.Rollback()
+	}
+	s.cursors = nil
 }
 
 // View runs fn in a Snapshot, which ends (nothing is written) when fn
 // returns. fn must close every result set it opens: an open one keeps the
 // snapshot's end waiting. Errors: fn's, or internal.
 func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.engine == Postgres {
+		// One snapshot for every statement, as SQLite's read transaction.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&Snapshot{Tx: tx, db: db})
+	s := &Snapshot{Tx: tx, db: db}
+	if db.engine == Postgres {
+		if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&s.pgSnapshot); err != nil {
+			return fmt.Errorf("begin snapshot: %w", err)
+		}
+		defer s.end()
+	}
+	return fn(s)
 }
 
 // Head returns the highest seq in the log (0 when empty) and the number of
@@ -320,7 +395,11 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // only option it reads; nil: the key file at KeyPath(path) if there is
 // one). A key that is not the database's is refused (invalid_input).
 func OpenReadOnlyOptions(ctx context.Context, path string, opts Options) (*DB, error) {
-	db, err := openReadOnly(ctx, path)
+	open := openReadOnly
+	if EngineOf(path) == Postgres {
+		open = openPostgresReadOnly
+	}
+	db, err := open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -431,21 +510,22 @@ func checkTables(ctx context.Context, q *sql.DB, path string) (bool, error) {
 }
 
 // migrationVersions lists the embedded migrations' versions in order.
-func migrationVersions() ([]string, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+func migrationVersions(e Engine) ([]string, error) {
+	dir := migrationDir(e)
+	names, err := fs.Glob(migrations, dir+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
 	for i, name := range names {
-		names[i] = strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		names[i] = strings.TrimSuffix(strings.TrimPrefix(name, dir+"/"), ".sql")
 	}
 	return names, nil
 }
 
 // pendingMigrations lists the embedded migrations the database lacks.
 func (db *DB) pendingMigrations(ctx context.Context) ([]string, error) {
-	versions, err := migrationVersions()
+	versions, err := migrationVersions(db.engine)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -483,16 +563,23 @@ var migrationHooks = map[string]func(ctx context.Context, tx *Tx) error{
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction, in file-name order.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`); err != nil {
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`
+	if db.engine == Postgres {
+		create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint))`
+	}
+	// Under the writer lock: two processes opening a new PostgreSQL log at
+	// once would race to create the table.
+	if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.ExecContext(ctx, create); return err }); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	versions, err := migrationVersions()
+	versions, err := migrationVersions(db.engine)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, version := range versions {
-		body, err := migrations.ReadFile("migrations/" + version + ".sql")
+		body, err := migrations.ReadFile(migrationDir(db.engine) + "/" + version + ".sql")
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", version, err)
 		}
@@ -516,6 +603,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: %w", version, err)
 		}
 	}
+	db.migrated = true
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -17,7 +18,8 @@ import (
 // MustOpen opens a fresh database in a temporary directory.
 func MustOpen(tb testing.TB) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "amtrack.db"), store.Options{})
+	target := dbtest.Target(tb)
+	db, err := store.Open(context.Background(), target, store.Options{Keyring: dbtest.Keyring(tb, target)})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	return db

@@ -51,10 +51,12 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	if db.write == nil {
 		return res, domain.Errorf(domain.EInternal, "database %s is open read only", db.path)
 	}
-	if _, err := db.write.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return res, fmt.Errorf("forget codes: %w", err)
+	if db.engine == SQLite {
+		if _, err := db.write.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+			return res, fmt.Errorf("forget codes: %w", err)
+		}
+		defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = OFF`) //nolint:errcheck // the pragma only costs speed
 	}
-	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = OFF`) //nolint:errcheck // the pragma only costs speed
 	err := db.Update(ctx, func(tx *Tx) error {
 		res = ForgetResult{}
 		now := time.Now().UTC()
@@ -123,6 +125,16 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	})
 	if err != nil {
 		return ForgetResult{}, fmt.Errorf("forget codes: %w", err)
+	}
+	if db.engine == Postgres {
+		// VACUUM frees the old row versions that held the wrapped keys
+		// (their bytes may stay in the freed space, the server's WAL and
+		// its backups until overwritten: docs/operating.md).
+		if _, err := db.write.ExecContext(ctx, `VACUUM method_keys`); err != nil {
+			return res, fmt.Errorf("forget codes: vacuum method_keys: %w", err)
+		}
+		res.Checkpointed = true // there is no WAL of amtrack's to truncate
+		return res, nil
 	}
 	// A reader holding an old snapshot makes the checkpoint report busy:
 	// the WAL is then left as it is (its frames may still hold the old

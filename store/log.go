@@ -42,7 +42,7 @@ func (db *DB) Log() Log { return Log{q: db.read, db: db} }
 func (tx *Tx) Log() Log { return Log{q: tx.Tx, db: tx.db, tx: tx} }
 
 // Log reads the log as of the snapshot.
-func (s *Snapshot) Log() Log { return Log{q: s.Tx, db: s.db} }
+func (s *Snapshot) Log() Log { return Log{q: s, db: s.db} }
 
 // Head returns the highest seq in the log (0 when empty) and the number of
 // events, read together. Errors: internal.

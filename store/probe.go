@@ -13,12 +13,12 @@ import (
 // internal.
 func (db *DB) ProbeWrite(ctx context.Context) error {
 	err := db.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS write_probe (
-			id INTEGER PRIMARY KEY CHECK (id = 1), probes INTEGER NOT NULL)`); err != nil {
+		if _, err := tx.ExecContext(ctx, db.DDL(`CREATE TABLE IF NOT EXISTS write_probe (
+			id INTEGER PRIMARY KEY CHECK (id = 1), probes INTEGER NOT NULL)`)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO write_probe (id, probes) VALUES (1, 1)
-			ON CONFLICT (id) DO UPDATE SET probes = probes + 1`)
+			ON CONFLICT (id) DO UPDATE SET probes = write_probe.probes + 1`)
 		return err
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/amtrack/amtrack/domain"
@@ -28,16 +30,16 @@ func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, err
 	if n, ok := tx.streams[k]; ok {
 		return n, nil
 	}
-	// Most ids missing from the cache are new: insert first, look up if taken.
+	// Most ids missing from the cache are new: insert first, look up if
+	// taken. The number is the next after the highest (what SQLite's rowid
+	// gives), assigned under the writer lock on either engine, so the same
+	// log numbers its streams the same everywhere.
 	var n int64
-	res, err := tx.ExecContext(ctx, `INSERT INTO event_streams (kind, id) VALUES (?, ?) ON CONFLICT DO NOTHING`, kind, id[:])
-	if err == nil {
-		var added int64
-		if added, err = res.RowsAffected(); err == nil && added == 1 {
-			n, err = res.LastInsertId()
-		} else if err == nil {
-			err = tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
-		}
+	err := tx.QueryRowContext(ctx, `INSERT INTO event_streams (stream, kind, id)
+		SELECT coalesce(max(stream), 0) + 1, ?, ? FROM event_streams WHERE true
+		ON CONFLICT DO NOTHING RETURNING stream`, kind, id[:]).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)

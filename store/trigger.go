@@ -25,10 +25,30 @@ var triggerPattern = regexp.MustCompile(`(?is)CREATE\s+TRIGGER\s+(\w+)\b.*?\bEND
 // once; callers must not change the slice). Errors: internal.
 func AppendOnlyTriggers() ([]Trigger, error) { return appendOnlyTriggers() }
 
-var appendOnlyTriggers = sync.OnceValues(readAppendOnlyTriggers)
+// appendOnlyTriggers and pgAppendOnlyTriggers are the triggers of each
+// engine's migrations.
+var (
+	appendOnlyTriggers   = sync.OnceValues(func() ([]Trigger, error) { return readAppendOnlyTriggers(SQLite) })
+	pgAppendOnlyTriggers = sync.OnceValues(func() ([]Trigger, error) { return readAppendOnlyTriggers(Postgres) })
+)
 
-func readAppendOnlyTriggers() ([]Trigger, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// pgTriggerPattern finds PostgreSQL's one-line CREATE TRIGGER statements.
+var pgTriggerPattern = regexp.MustCompile(`(?i)CREATE\s+TRIGGER\s+(\w+)\b[^;]*`)
+
+// triggersOf lists the append-only triggers of db's engine.
+func (db *DB) triggersOf() ([]Trigger, error) {
+	if db.engine == Postgres {
+		return pgAppendOnlyTriggers()
+	}
+	return appendOnlyTriggers()
+}
+
+func readAppendOnlyTriggers(e Engine) ([]Trigger, error) {
+	pattern := triggerPattern
+	if e == Postgres {
+		pattern = pgTriggerPattern
+	}
+	names, err := fs.Glob(migrations, migrationDir(e)+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -38,8 +58,13 @@ func readAppendOnlyTriggers() ([]Trigger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migrations: %w", err)
 		}
-		for _, m := range triggerPattern.FindAllSubmatch(body, -1) {
+		for _, m := range pattern.FindAllSubmatch(body, -1) {
 			out = append(out, Trigger{Name: string(m[1]), SQL: string(m[0])})
+		}
+		if e == Postgres {
+			for _, m := range pgFunctionPattern.FindAllSubmatch(body, -1) {
+				out = append(out, Trigger{Name: string(m[1]) + "()", SQL: string(m[0])})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -73,11 +98,15 @@ func (p TriggerProblem) String() string {
 // Triggers lists the append-only triggers that are missing or altered.
 // Errors: internal.
 func (l Log) Triggers(ctx context.Context) ([]TriggerProblem, error) {
-	want, err := AppendOnlyTriggers()
+	want, err := l.db.triggersOf()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := l.q.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'`)
+	query := `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'`
+	if l.db.engine == Postgres {
+		query = pgTriggersQuery
+	}
+	rows, err := l.q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("read triggers: %w", err)
 	}
@@ -99,7 +128,7 @@ func (l Log) Triggers(ctx context.Context) ([]TriggerProblem, error) {
 		switch {
 		case !ok:
 			out = append(out, TriggerProblem{Name: t.Name})
-		case !sameSQL(body, t.SQL):
+		case !sameSQL(l.db.normTrigger(body), t.SQL):
 			out = append(out, TriggerProblem{Name: t.Name, Altered: true})
 		}
 	}
@@ -109,7 +138,7 @@ func (l Log) Triggers(ctx context.Context) ([]TriggerProblem, error) {
 // repairTriggers recreates, in one transaction, the append-only triggers
 // that are missing or altered, and remembers them for RepairedTriggers.
 func (db *DB) repairTriggers(ctx context.Context) error {
-	want, err := AppendOnlyTriggers()
+	want, err := db.triggersOf()
 	if err != nil {
 		return err
 	}
@@ -118,7 +147,7 @@ func (db *DB) repairTriggers(ctx context.Context) error {
 		byName[t.Name] = t
 	}
 	// Most opens find nothing to repair: look before taking the write lock.
-	if problems, err := (Log{q: db.write}).Triggers(ctx); err == nil && len(problems) == 0 {
+	if problems, err := (Log{q: db.write, db: db}).Triggers(ctx); err == nil && len(problems) == 0 {
 		return nil
 	}
 	var repaired []TriggerProblem
@@ -128,12 +157,12 @@ func (db *DB) repairTriggers(ctx context.Context) error {
 			return err
 		}
 		for _, p := range problems {
-			if p.Altered {
-				if _, err := tx.ExecContext(ctx, `DROP TRIGGER "`+p.Name+`"`); err != nil {
+			if drop := db.dropTrigger(byName[p.Name]); p.Altered && drop != "" {
+				if _, err := tx.ExecContext(ctx, drop); err != nil {
 					return fmt.Errorf("drop altered trigger %s: %w", p.Name, err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, byName[p.Name].SQL); err != nil {
+			if _, err := tx.ExecContext(ctx, db.createTrigger(byName[p.Name])); err != nil {
 				return fmt.Errorf("recreate trigger %s: %w", p.Name, err)
 			}
 		}

@@ -60,6 +60,10 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if a.db.Engine() == store.Postgres {
+		fmt.Fprintf(e.stderr, "amtrack: note: the keys' rows are gone from %s, but PostgreSQL's WAL, its archives and base backups "+
+			"keep their old bytes until they are recycled (docs/operating.md)\n", store.Redact(*dbPath))
+	}
 	if !res.Checkpointed {
 		fmt.Fprintf(e.stderr, "amtrack: warning: a reader kept the WAL of %s from being truncated: old key bytes may stay in it "+
 			"until the next checkpoint; stop the readers (serve) and run amtrack forget again to truncate it\n", *dbPath)

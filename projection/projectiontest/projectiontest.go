@@ -7,12 +7,12 @@ package projectiontest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
@@ -23,7 +23,8 @@ import (
 func MustOpen(tb testing.TB) *projection.Projection {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(tb.TempDir(), "amtrack.db"), store.Options{Synchronous: "OFF", CacheMiB: 8})
+	target := dbtest.Target(tb)
+	db, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", CacheMiB: 8, Keyring: dbtest.Keyring(tb, target)})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	p, err := projection.Open(ctx, db)
