@@ -89,12 +89,12 @@ type Options struct {
 type DB struct {
 	path   string // the file, or the PostgreSQL URL without its password
 	engine Engine
-	write *sql.DB // nil when opened read only
-	read  *sql.DB
+	write  *sql.DB // nil when opened read only
+	read   *sql.DB
 	// cursors, on PostgreSQL, holds the connections of snapshots' queries
 	// (Snapshot.QueryContext); unbounded, as a snapshot is bounded by read.
 	cursors *sql.DB
-	mu    sync.Mutex // serialises write transactions in this process
+	mu      sync.Mutex // serialises write transactions in this process
 
 	// streams caches committed stream numbers (event_streams is
 	// append-only, so a committed number never changes); guarded by mu.
