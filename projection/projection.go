@@ -57,10 +57,12 @@ func Open(ctx context.Context, db *store.DB) (*Projection, error) {
 			return nil, err
 		}
 		if v == SchemaVersion {
+			db.LockInSnapshots(liveTables...)
 			return p, p.compact(ctx)
 		}
 		_, err = p.Rebuild(ctx, nil)
 		if err == nil {
+			db.LockInSnapshots(liveTables...)
 			return p, p.compact(ctx)
 		}
 		if !errors.Is(err, ErrRebuildRunning) {
@@ -99,6 +101,7 @@ func OpenReadOnly(ctx context.Context, db *store.DB) (*Projection, error) {
 		return nil, domain.Errorf(domain.EInvalid, "the database at %s %s: run amtrack rebuild --db %s (or serve or ingest) to build it",
 			db.Path(), what, db.Path())
 	}
+	db.LockInSnapshots(liveTables...)
 	return p, nil
 }
 

@@ -185,6 +185,15 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 			stats.Seq = tail[n-1].Seq
 			stats.Events += int64(n)
 		}
+		if p.db.Engine() == store.Postgres {
+			// The drop waits for the snapshots reading the live tables
+			// (store.DB.LockInSnapshots), and every reader queues behind
+			// it: a long one (a verify) fails the swap rather than
+			// stalling the API.
+			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+				return err
+			}
+		}
 		for _, name := range liveTables {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name); err != nil {
 				return err

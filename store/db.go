@@ -110,6 +110,9 @@ type DB struct {
 	// pgEpoch is, on PostgreSQL, writer_epoch.n as of this process's last
 	// write transaction; guarded by mu.
 	pgEpoch int64
+	// snapshotLocks are the tables a PostgreSQL snapshot locks before it
+	// reads (LockInSnapshots).
+	snapshotLocks []string
 	// migrated is set once migrate has run (writer_epoch exists).
 	migrated bool
 
@@ -313,6 +316,16 @@ type Snapshot struct {
 	cursors    []*sql.Tx
 }
 
+// LockInSnapshots names tables that another transaction may replace (drop,
+// and rename a new one in its place, as a rebuild's swap does). On
+// PostgreSQL a snapshot taken before such a swap would read the new table
+// as empty (its rows are newer than the snapshot): each snapshot first
+// takes an ACCESS SHARE lock on these tables, so a swap waits for the
+// snapshots that may read them, and a snapshot begun after it sees it
+// whole. Call it before any View. Nothing changes on SQLite, whose
+// readers see the schema of their own snapshot.
+func (db *DB) LockInSnapshots(tables ...string) { db.snapshotLocks = tables }
+
 // Engine returns the engine of the snapshot's database.
 func (s *Snapshot) Engine() Engine { return s.db.engine }
 
@@ -360,6 +373,13 @@ func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
 	defer tx.Rollback()
 	s := &Snapshot{Tx: tx, db: db}
 	if db.engine == Postgres {
+		// Before the snapshot is taken (by the first query, not by LOCK):
+		// see LockInSnapshots.
+		if len(db.snapshotLocks) > 0 {
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(db.snapshotLocks, ", ")+` IN ACCESS SHARE MODE`); err != nil {
+				return fmt.Errorf("begin snapshot: %w", err)
+			}
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&s.pgSnapshot); err != nil {
 			return fmt.Errorf("begin snapshot: %w", err)
 		}

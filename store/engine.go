@@ -158,9 +158,10 @@ func rebind(query string) string {
 }
 
 // openPostgresPool opens a database/sql pool on the PostgreSQL server at
-// target (a URL pgx parses), taking ? parameters. readOnly makes every
-// transaction of the pool's sessions read only.
-func openPostgresPool(target string, readOnly bool, appName string) (*sql.DB, error) {
+// target (a URL pgx parses), taking ? parameters, with the session
+// settings params. readOnly makes every transaction of the pool's sessions
+// read only.
+func openPostgresPool(target string, readOnly bool, params map[string]string) (*sql.DB, error) {
 	cfg, err := pgxParseConfig(target)
 	if err != nil {
 		return nil, err
@@ -169,7 +170,10 @@ func openPostgresPool(target string, readOnly bool, appName string) (*sql.DB, er
 		cfg.RuntimeParams = map[string]string{}
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = appName
+		cfg.RuntimeParams["application_name"] = "amtrack"
+	}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
 	}
 	// Times are Unix nanoseconds in BIGINT columns; no session setting
 	// changes a result, but the time zone is fixed so that none could.

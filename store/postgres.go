@@ -56,7 +56,14 @@ func openPostgres(ctx context.Context, target string, opts Options) (*DB, error)
 		return nil, domain.Errorf(domain.EInvalid, "the PostgreSQL database %s needs its key given: set AMTRACK_KEY_FILE "+
 			"(a key file, created on first use; give every amtrack process of this database the same one) or AMTRACK_KEY", name)
 	}
-	write, err := openPostgresPool(target, false, "amtrack")
+	// Synchronous OFF (tests, bulk loads that can be redone) is PostgreSQL's
+	// synchronous_commit off: a crash may lose the last commits, never
+	// corrupt the log. Otherwise the server's setting (on by default).
+	var params map[string]string
+	if strings.EqualFold(opts.Synchronous, "OFF") {
+		params = map[string]string{"synchronous_commit": "off"}
+	}
+	write, err := openPostgresPool(target, false, params)
 	if err != nil {
 		return nil, err
 	}
@@ -79,14 +86,14 @@ func openPostgres(ctx context.Context, target string, opts Options) (*DB, error)
 	if err := db.repairTriggers(ctx); err != nil {
 		return fail(err)
 	}
-	read, err := openPostgresPool(target, true, "amtrack")
+	read, err := openPostgresPool(target, true, nil)
 	if err != nil {
 		return fail(err)
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	db.read = read
-	if db.cursors, err = openPostgresPool(target, true, "amtrack"); err != nil {
+	if db.cursors, err = openPostgresPool(target, true, nil); err != nil {
 		return fail(err)
 	}
 	return db, nil
@@ -96,7 +103,7 @@ func openPostgres(ctx context.Context, target string, opts Options) (*DB, error)
 // transaction of its sessions is read only.
 func openPostgresReadOnly(ctx context.Context, target string) (*DB, error) {
 	name := Redact(target)
-	read, err := openPostgresPool(target, true, "amtrack")
+	read, err := openPostgresPool(target, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +113,7 @@ func openPostgresReadOnly(ctx context.Context, target string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
-	cursors, err := openPostgresPool(target, true, "amtrack")
+	cursors, err := openPostgresPool(target, true, nil)
 	if err != nil {
 		read.Close()
 		return nil, err
