@@ -31,7 +31,12 @@ func runRekey(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	where := "move it to " + store.KeyPath(*dbPath) + " or set AMTRACK_KEY_FILE"
+	if a.db.Engine() == store.Postgres {
+		// No key file sits beside a server database; every process has its own setting.
+		where = "set AMTRACK_KEY_FILE to it for every amtrack process of this database"
+	}
 	_, err = fmt.Fprintf(e.stdout, "rewrapped %d data keys: the database now opens only with %s (key id %s); "+
-		"move it to %s or set AMTRACK_KEY_FILE, then destroy the old key\n", n, path, to.ID(), store.KeyPath(*dbPath))
+		"%s, then destroy the old key\n", n, path, to.ID(), where)
 	return err
 }
