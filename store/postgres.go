@@ -155,7 +155,7 @@ func pgCheckTables(ctx context.Context, q *sql.DB, name string, mustExist bool) 
 			names = append(names[:5], "...")
 		}
 		return false, domain.Errorf(domain.EInvalid, "the PostgreSQL schema of %s holds another application's tables (%s), not an amtrack log: "+
-			"give amtrack a schema of its own (options=-csearch_path%%3Damtrack in the URL) or check --db", name, strings.Join(names, ", "))
+			"give amtrack a schema of its own (CREATE SCHEMA amtrack, and ?search_path=amtrack in the URL) or check --db", name, strings.Join(names, ", "))
 	}
 	return true, nil
 }
