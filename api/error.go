@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -48,8 +49,10 @@ type errorDetail struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	info := infoOf(ctx)
-	// The client went away: nobody reads an answer.
-	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+	// The client went away: nobody reads an answer. A query canceled by it
+	// may also end as a broken connection (pgx closes the connection it
+	// was using), which database/sql reports as driver.ErrBadConn.
+	if ctxErr := ctx.Err(); ctxErr != nil && (errors.Is(err, ctxErr) || errors.Is(err, driver.ErrBadConn)) {
 		info.status = statusClientClosedRequest
 		s.log.LogAttrs(ctx, slog.LevelDebug, "client went away", slog.String("path", r.URL.Path), slog.Any("err", err))
 		return
