@@ -2,7 +2,6 @@ package projection_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -21,8 +21,8 @@ import (
 // stale cached state.
 func TestCacheSeesOtherProcessAfterOtherWrites(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	a, b := openHandle(t, path), openHandle(t, path)
+	target := dbtest.Target(t)
+	a, b := openHandle(t, target), openHandle(t, target)
 	appendOne := func(p interface {
 		Append(context.Context, []store.Pending) ([]store.Outcome, error)
 	}, n int, typ, extra string) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
@@ -21,21 +22,24 @@ import (
 // far sooner.
 const hangTimeout = 60 * time.Second
 
-// cleanDB returns the path of a closed database of a few thousand events,
-// checkpointed into the main file (no -wal left).
+// cleanDB returns a closed database of a few thousand events on the engine
+// under test: an SQLite file checkpointed into the main file (no -wal
+// left), or a PostgreSQL schema.
 func cleanDB(tb testing.TB, methods int) string {
 	tb.Helper()
 	ctx := context.Background()
-	path := filepath.Join(tb.TempDir(), "clean.db")
-	db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF", CacheMiB: 8})
+	target := dbtest.Target(tb)
+	db, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", CacheMiB: 8, Keyring: dbtest.Keyring(tb, target)})
 	require.NoError(tb, err)
 	p, err := projection.Open(ctx, db)
 	require.NoError(tb, err)
 	ingest(tb, p, testutil.Events(tb, methods, 17), rand.New(rand.NewPCG(17, 1)), 500)
 	require.NoError(tb, db.Close())
-	_, err = os.Stat(path + "-wal")
-	require.ErrorIs(tb, err, os.ErrNotExist, "closing the last connection checkpoints and removes the WAL")
-	return path
+	if !dbtest.IsPostgres(target) {
+		_, err = os.Stat(target + "-wal")
+		require.ErrorIs(tb, err, os.ErrNotExist, "closing the last connection checkpoints and removes the WAL")
+	}
+	return target
 }
 
 // corrupt writes a copy of src with seed's damage: a few pages overwritten
@@ -91,6 +95,7 @@ func within(tb testing.TB, what string, fn func() error) error {
 // randomly damaged copies of one database: each must end (with an error or
 // not), and an error must say what was being read.
 func TestDamagedDatabaseEnds(t *testing.T) {
+	dbtest.SQLiteOnly(t, "random bytes written over an SQLite file's pages")
 	seeds := 36
 	if testing.Short() {
 		seeds = 9
@@ -148,8 +153,8 @@ func TestDamagedDatabaseEnds(t *testing.T) {
 // TestVerifyCanceled cancels a verify of a large-ish database part way:
 // it returns context.Canceled instead of running to the end.
 func TestVerifyCanceled(t *testing.T) {
-	path := cleanDB(t, 3000)
-	db, err := store.OpenReadOnly(context.Background(), path)
+	target := cleanDB(t, 3000)
+	db, err := store.OpenReadOnly(context.Background(), target)
 	require.NoError(t, err)
 	defer db.Close()
 	p, err := projection.OpenReadOnly(context.Background(), db)

@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,6 +62,10 @@ func TestReadModelRefusesDamagedIDs(t *testing.T) {
 			require.NotNil(t, m, "no method with a grant")
 			err = p.DB().Update(ctx, func(tx *store.Tx) error {
 				for _, stmt := range tc.damage {
+					// The same two bytes as PostgreSQL writes a BYTEA literal.
+					if p.DB().Engine() == store.Postgres {
+						stmt = strings.ReplaceAll(stmt, `x'0102'`, `'\x0102'::bytea`)
+					}
 					if _, err := tx.ExecContext(ctx, stmt, m.AccessMethodID[:]); err != nil {
 						return err
 					}

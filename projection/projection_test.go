@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -15,13 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/projection/projectiontest"
 	"github.com/amtrack/amtrack/store"
 )
 
-// MustOpen opens a projection over a fresh database file.
+// MustOpen opens a projection over a fresh database on the engine under test.
 func MustOpen(tb testing.TB) *projection.Projection { return projectiontest.MustOpen(tb) }
 
 // ingest appends events in batches of random sizes (1 to maxBatch).
@@ -236,8 +236,9 @@ func TestRebuildWhileAppendingAndReading(t *testing.T) {
 // with another schema version is rebuilt on open.
 func TestOpenRebuildsOnSchemaVersionChange(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF"})
+	target := dbtest.Target(t)
+	opts := store.Options{Synchronous: "OFF", Keyring: dbtest.Keyring(t, target)}
+	db, err := store.Open(ctx, target, opts)
 	require.NoError(t, err)
 	p, err := projection.Open(ctx, db)
 	require.NoError(t, err)
@@ -253,7 +254,7 @@ func TestOpenRebuildsOnSchemaVersionChange(t *testing.T) {
 	}))
 	require.NoError(t, db.Close())
 
-	db, err = store.Open(ctx, path, store.Options{Synchronous: "OFF"})
+	db, err = store.Open(ctx, target, opts)
 	require.NoError(t, err)
 	defer db.Close()
 	p, err = projection.Open(ctx, db)
@@ -262,21 +263,12 @@ func TestOpenRebuildsOnSchemaVersionChange(t *testing.T) {
 	verify(t, p)
 }
 
-// TestTwoWritersOnOneFile appends through two independent handles on one
-// file, as two processes would (serve and an ingest): each one's cached
-// states must be dropped when the other commits.
-func TestTwoWritersOnOneFile(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	open := func() *projection.Projection {
-		db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF"})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		p, err := projection.Open(ctx, db)
-		require.NoError(t, err)
-		return p
-	}
-	a, b := open(), open()
+// TestTwoWritersOnOneDatabase appends through two independent handles on
+// one database, as two processes would (serve and an ingest): each one's
+// cached states must be dropped when the other commits.
+func TestTwoWritersOnOneDatabase(t *testing.T) {
+	target := dbtest.Target(t)
+	a, b := openHandle(t, target), openHandle(t, target)
 	events := testutil.Events(t, 30, 5)
 	rng := rand.New(rand.NewPCG(8, 9))
 	for i := 0; i < len(events); i += 7 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,16 +11,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/projection"
 	"github.com/amtrack/amtrack/store"
 )
 
-// openHandle opens its own store.DB and projection on path, as another
+// openHandle opens its own store.DB and projection on target, as another
 // process would.
-func openHandle(tb testing.TB, path string) *projection.Projection {
+func openHandle(tb testing.TB, target string) *projection.Projection {
 	tb.Helper()
-	db, err := store.Open(context.Background(), path, store.Options{Synchronous: "OFF", CacheMiB: 8})
+	db, err := store.Open(context.Background(), target, store.Options{Synchronous: "OFF", CacheMiB: 8, Keyring: dbtest.Keyring(tb, target)})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	p, err := projection.Open(context.Background(), db)
@@ -30,12 +30,12 @@ func openHandle(tb testing.TB, path string) *projection.Projection {
 }
 
 // TestConcurrentRebuilds starts two rebuilds together on two handles of one
-// file, many times: each ends without error or with ErrRebuildRunning, at
+// database, many times: each ends without error or with ErrRebuildRunning, at
 // least one of them rebuilds, and the projection verifies afterwards.
 func TestConcurrentRebuilds(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	a, b := openHandle(t, path), openHandle(t, path)
+	target := dbtest.Target(t)
+	a, b := openHandle(t, target), openHandle(t, target)
 	ingest(t, a, testutil.Events(t, 60, 3), rand.New(rand.NewPCG(1, 2)), 50)
 	for i := range 20 {
 		errs := make([]error, 2)
@@ -68,8 +68,8 @@ func TestConcurrentRebuilds(t *testing.T) {
 // open without error (one waits for the other's rebuild).
 func TestConcurrentOpensRebuildOnce(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	p := openHandle(t, path)
+	target := dbtest.Target(t)
+	p := openHandle(t, target)
 	ingest(t, p, testutil.Events(t, 60, 4), rand.New(rand.NewPCG(1, 3)), 50)
 	for i := range 10 {
 		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
@@ -82,7 +82,7 @@ func TestConcurrentOpensRebuildOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				db, err := store.Open(ctx, path, store.Options{Synchronous: "OFF", CacheMiB: 8})
+				db, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", CacheMiB: 8, Keyring: dbtest.Keyring(t, target)})
 				if err != nil {
 					errs[j] = err
 					return
@@ -109,13 +109,15 @@ func TestCrashedRebuildDoesNotBlock(t *testing.T) {
 	ingest(t, p, testutil.Events(t, 20, 5), rand.New(rand.NewPCG(2, 2)), 20)
 	crash := func(heartbeat time.Time) {
 		t.Helper()
-		require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
+		db := p.DB()
+		require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
 			for _, q := range []string{
-				`CREATE TABLE IF NOT EXISTS access_methods_g41 (stream INTEGER PRIMARY KEY)`,
-				`CREATE TABLE IF NOT EXISTS access_grants_g41 (stream INTEGER PRIMARY KEY)`,
-				`INSERT OR REPLACE INTO projection_meta (key, value) VALUES ('rebuild_generation', 41), ('rebuild_owner', 12345),
+				db.DDL(`CREATE TABLE IF NOT EXISTS access_methods_g41 (stream INTEGER PRIMARY KEY)`),
+				db.DDL(`CREATE TABLE IF NOT EXISTS access_grants_g41 (stream INTEGER PRIMARY KEY)`),
+				`INSERT INTO projection_meta (key, value) VALUES ('rebuild_generation', 41), ('rebuild_owner', 12345),
 					('rebuild_started', ` + fmt.Sprint(heartbeat.Add(-time.Hour).UnixNano()) + `),
-					('rebuild_heartbeat', ` + fmt.Sprint(heartbeat.UnixNano()) + `)`,
+					('rebuild_heartbeat', ` + fmt.Sprint(heartbeat.UnixNano()) + `)
+					ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			} {
 				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return err
@@ -126,9 +128,10 @@ func TestCrashedRebuildDoesNotBlock(t *testing.T) {
 	}
 	tableCount := func() int {
 		t.Helper()
+		q := dbtest.ByEngine(p.DB().Path(), `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name GLOB '*_g[0-9]*'`,
+			`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name ~ '_g[0-9]'`)
 		var n int
-		require.NoError(t, p.DB().Reader().QueryRowContext(ctx,
-			`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name GLOB '*_g[0-9]*'`).Scan(&n))
+		require.NoError(t, p.DB().Reader().QueryRowContext(ctx, q).Scan(&n))
 		return n
 	}
 
@@ -136,6 +139,7 @@ func TestCrashedRebuildDoesNotBlock(t *testing.T) {
 	_, err := p.Rebuild(ctx, nil)
 	require.ErrorIs(t, err, projection.ErrRebuildRunning)
 	assert.Contains(t, err.Error(), "a rebuild is already running (generation 41 since ")
+	require.Equal(t, 2, tableCount(), "the crashed rebuild's tables, which the refused rebuild leaves")
 
 	crash(time.Now().Add(-projection.RebuildStaleAfter - time.Second))
 	_, err = p.Rebuild(ctx, nil)

@@ -26,11 +26,15 @@ type BackupStats struct {
 // to a temporary file beside dest, synced, and then linked to dest, so dest
 // is never a partial copy and an existing file is never overwritten.
 //
-// Errors: conflict when dest exists; not_found and invalid_input as
+// Errors: invalid_input for a PostgreSQL URL; conflict when dest exists; not_found and invalid_input as
 // OpenReadOnly (but an amtrack database whose migrations are older than
 // this binary's is backed up as it is).
 func Backup(ctx context.Context, path, dest string) (BackupStats, error) {
 	var stats BackupStats
+	if EngineOf(path) == Postgres {
+		return stats, domain.Errorf(domain.EInvalid, "amtrack backup copies an SQLite file; back up the PostgreSQL database %s "+
+			"with the server's tools (pg_dump, or the server's own backups)", Redact(path))
+	}
 	if _, err := os.Lstat(dest); err == nil {
 		return stats, domain.Errorf(domain.EConflict, "%s already exists: give a new file name, or remove it first", dest)
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -20,6 +22,7 @@ import (
 // every event committed before the backup started, and an existing
 // destination is refused.
 func TestBackupWhileAppending(t *testing.T) {
+	dbtest.SQLiteOnly(t, "Backup copies an SQLite file (VACUUM INTO); TestBackupRefusesPostgres is PostgreSQL's")
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.db")
@@ -113,4 +116,20 @@ func TestBackupWhileAppending(t *testing.T) {
 		assert.ErrorContains(t, err, "not an SQLite database")
 		assert.NoFileExists(t, out)
 	})
+}
+
+// TestBackupRefusesPostgres: Backup copies an SQLite file; given a
+// PostgreSQL URL it says to use the server's own tools, without printing
+// the URL's password, and writes nothing.
+func TestBackupRefusesPostgres(t *testing.T) {
+	u, err := url.Parse(dbtest.NewSchema(t, dbtest.PostgresURL(t)))
+	require.NoError(t, err)
+	u.User = url.UserPassword(u.User.Username(), "s3cret")
+	out := filepath.Join(t.TempDir(), "b.db")
+	_, err = store.Backup(context.Background(), u.String(), out)
+	require.Error(t, err)
+	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+	assert.Contains(t, err.Error(), "pg_dump")
+	assert.NotContains(t, err.Error(), "s3cret")
+	assert.NoFileExists(t, out)
 }

@@ -283,13 +283,16 @@ func (l Log) Backfill(ctx context.Context) (Backfill, error) {
 // existed, inside the migration that adds it (so a read command never sees
 // the table without its entries), and records how far it went.
 func backfillChain(ctx context.Context, tx *Tx) error {
-	// A log this old has no sealed column yet (migration 0004 adds it).
-	sealed := "NULL"
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('events') WHERE name = 'sealed'`).Scan(&n); err != nil {
-		return fmt.Errorf("backfill the chain: %w", err)
-	} else if n > 0 {
-		sealed = "sealed"
+	// A log this old has no sealed column yet (migration 0004 adds it);
+	// PostgreSQL's schema has had it from the start.
+	sealed := "sealed"
+	if tx.db.engine != Postgres {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('events') WHERE name = 'sealed'`).Scan(&n); err != nil {
+			return fmt.Errorf("backfill the chain: %w", err)
+		} else if n == 0 {
+			sealed = "NULL"
+		}
 	}
 	last, err := tx.chainAll(ctx, `SELECT seq, received_at, source, message_id, payload, `+sealed+` FROM events ORDER BY seq`)
 	if err != nil {

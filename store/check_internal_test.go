@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 )
 
@@ -21,8 +20,9 @@ import (
 func manyRowsDB(t *testing.T) *DB {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "amtrack.db")
-	db, err := Open(ctx, path, Options{})
+	target := dbtest.Target(t)
+	opts := Options{Keyring: dbtest.Keyring(t, target)}
+	db, err := Open(ctx, target, opts)
 	require.NoError(t, err)
 	var batch []Pending
 	for _, raw := range testutil.First(t, 3*chunkRows*chunkAhead, 42) {
@@ -34,23 +34,21 @@ func manyRowsDB(t *testing.T) *DB {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 
-	conn, err := sql.Open("sqlite3", path)
-	require.NoError(t, err)
-	defer conn.Close()
-	for _, stmt := range []string{
-		"DROP TRIGGER events_no_update",
+	// The same edits in each engine's dialect (its blob literals and
+	// substring function, its DROP TRIGGER naming the table).
+	dbtest.Exec(t, target,
+		dbtest.ByEngine(target, "DROP TRIGGER events_no_update", "DROP TRIGGER events_no_update ON events"),
 		"UPDATE events SET event_type = 'access_method.x' WHERE seq = 3",
 		"UPDATE events SET occurred_at = occurred_at + 1 WHERE seq = 700",
-		"UPDATE events SET payload = CAST('{' AS BLOB) WHERE seq = 1100",
-		"UPDATE events SET sealed = x'00' || substr(sealed, 2) WHERE seq = (SELECT min(seq) FROM events WHERE sealed IS NOT NULL AND seq > 1300)",
+		dbtest.ByEngine(target, "UPDATE events SET payload = CAST('{' AS BLOB) WHERE seq = 1100",
+			`UPDATE events SET payload = '\x7b'::bytea WHERE seq = 1100`),
+		"UPDATE events SET sealed = "+dbtest.ByEngine(target, "x'00' || substr(sealed, 2)", `'\x00'::bytea || substring(sealed from 2)`)+
+			" WHERE seq = (SELECT min(seq) FROM events WHERE sealed IS NOT NULL AND seq > 1300)",
 		"UPDATE events SET received_at = received_at + 1 WHERE seq = 2000",
 		"UPDATE events SET has_code = NULL WHERE seq = (SELECT min(seq) FROM events WHERE sealed IS NOT NULL AND seq > 2600)",
 		"UPDATE events SET created_at = created_at + 1 WHERE seq = 3000",
-	} {
-		_, err := conn.Exec(stmt)
-		require.NoError(t, err, stmt)
-	}
-	db, err = OpenReadOnly(ctx, path)
+	)
+	db, err = OpenReadOnlyOptions(ctx, target, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db

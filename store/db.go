@@ -578,6 +578,10 @@ func (db *DB) pendingMigrations(ctx context.Context) ([]string, error) {
 // alone cannot do.
 var migrationHooks = map[string]func(ctx context.Context, tx *Tx) error{
 	"0003_chain": backfillChain,
+	// PostgreSQL's whole schema, chain included, is one migration run on an
+	// empty log: it records the chain's start (seq 0, now) as SQLite's
+	// 0003_chain does for a new file, so that Backfill reads the same.
+	"0001_log": backfillChain,
 }
 
 // migrate applies the embedded migrations not yet recorded, each in its own

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -38,6 +40,7 @@ func writerPragmas(t *testing.T, db *store.DB, names ...string) map[string]strin
 // memory on both pools (with temp_store=FILE a 1M-event ingest wrote 9 GB of
 // temporary files).
 func TestOpenSetsPragmas(t *testing.T) {
+	dbtest.SQLiteOnly(t, "SQLite's pragmas")
 	ctx := context.Background()
 	db := MustOpen(t)
 	assert.Equal(t, map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
@@ -55,6 +58,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 // TestOpenCheckpointPages checks that a bulk load's bigger checkpoint
 // interval reaches the writer.
 func TestOpenCheckpointPages(t *testing.T) {
+	dbtest.SQLiteOnly(t, "the WAL's checkpoint interval (wal_autocheckpoint)")
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), store.Options{CheckpointPages: 65536})
 	require.NoError(t, err)
 	defer db.Close()
@@ -65,6 +69,7 @@ func TestOpenCheckpointPages(t *testing.T) {
 // file that is not an amtrack database before changing anything in it, and
 // that MustExist refuses a missing path without creating it.
 func TestOpenRefusesForeignFiles(t *testing.T) {
+	dbtest.SQLiteOnly(t, "files that are not SQLite databases; TestOpenRefusesForeignSchema is PostgreSQL's")
 	ctx := context.Background()
 	tests := []struct {
 		name  string
@@ -109,31 +114,91 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 	})
 }
 
+// TestOpenRefusesForeignSchema is TestOpenRefusesForeignFiles on
+// PostgreSQL: Open refuses a schema holding another application's tables
+// before creating anything in it, and MustExist refuses an empty schema
+// without creating the log.
+func TestOpenRefusesForeignSchema(t *testing.T) {
+	ctx := context.Background()
+	base := dbtest.PostgresURL(t)
+	tables := func(target string) []string {
+		t.Helper()
+		var names []string
+		rows, err := dbtest.Raw(t, target).QueryContext(ctx,
+			`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			require.NoError(t, rows.Scan(&n))
+			names = append(names, n)
+		}
+		require.NoError(t, rows.Err())
+		return names
+	}
+
+	t.Run("another application's schema", func(t *testing.T) {
+		target := dbtest.NewSchema(t, base)
+		dbtest.Exec(t, target, `CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)`)
+		_, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
+		require.Error(t, err)
+		assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+		assert.Contains(t, err.Error(), "holds another application's tables (notes), not an amtrack log")
+		assert.Equal(t, []string{"notes"}, tables(target))
+	})
+	t.Run("must exist", func(t *testing.T) {
+		target := dbtest.NewSchema(t, base)
+		_, err := store.Open(ctx, target, store.Options{MustExist: true, Keyring: dbtest.Keyring(t, target)})
+		require.Error(t, err)
+		assert.Equal(t, domain.ENotFound, domain.ErrorCode(err))
+		assert.Contains(t, err.Error(), "no amtrack log in the PostgreSQL database "+store.Redact(target))
+		assert.Empty(t, tables(target))
+	})
+}
+
+// fingerprint is what a read only open must leave as it was: the database
+// file's bytes on SQLite; on PostgreSQL the schema's tables and the count
+// of write transactions (writer_epoch, which every write transaction of
+// amtrack adds to).
+func fingerprint(t *testing.T, target string) string {
+	t.Helper()
+	if !dbtest.IsPostgres(target) {
+		b, err := os.ReadFile(target)
+		require.NoError(t, err)
+		return string(b)
+	}
+	var tables string
+	var epoch int64
+	raw := dbtest.Raw(t, target)
+	require.NoError(t, raw.QueryRow(`SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables
+		WHERE table_schema = current_schema()`).Scan(&tables))
+	require.NoError(t, raw.QueryRow(`SELECT n FROM writer_epoch`).Scan(&epoch))
+	return fmt.Sprintf("tables %s, %d write transactions", tables, epoch)
+}
+
 // TestOpenReadOnly checks that a read-only DB reads the log, refuses
-// writes, and leaves the database file as it was.
+// writes, and leaves the database as it was.
 func TestOpenReadOnly(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := store.Open(ctx, path, store.Options{})
+	target := dbtest.Target(t)
+	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
 	require.NoError(t, err)
 	_, err = db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	before, err := os.ReadFile(path)
-	require.NoError(t, err)
+	before := fingerprint(t, target)
 
-	ro, err := store.OpenReadOnly(ctx, path)
+	ro, err := store.OpenReadOnly(ctx, target)
 	require.NoError(t, err)
 	seq, n, err := ro.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, [2]int64{1, 1}, [2]int64{seq, n})
 	_, err = ro.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(2, "created", ""))), nil)
 	assert.ErrorContains(t, err, "read only")
-	_, err = ro.Reader().ExecContext(ctx, `CREATE TABLE x (a)`)
-	assert.Error(t, err, "the reader must not write")
+	_, err = ro.Reader().ExecContext(ctx, `CREATE TABLE x (a INTEGER)`)
+	// Refused as a write, not for its syntax.
+	assert.ErrorContains(t, err, dbtest.ByEngine(target, "readonly database", "read-only transaction"), "the reader must not write")
 	require.NoError(t, ro.Close())
 
-	after, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, before, after)
+	assert.Equal(t, before, fingerprint(t, target))
 }

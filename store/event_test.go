@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,10 +14,16 @@ import (
 	"github.com/amtrack/amtrack/store"
 )
 
-// MustOpen opens a fresh database in a temporary directory.
+// MustOpen opens a fresh database on the engine under test.
 func MustOpen(tb testing.TB) *store.DB {
 	tb.Helper()
-	target := dbtest.Target(tb)
+	return openTarget(tb, dbtest.Target(tb))
+}
+
+// openTarget opens target (again) with its test key, closing it when tb
+// ends: a second call on one target is another process's handle.
+func openTarget(tb testing.TB, target string) *store.DB {
+	tb.Helper()
 	db, err := store.Open(context.Background(), target, store.Options{Keyring: dbtest.Keyring(tb, target)})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
@@ -121,15 +126,26 @@ func TestLogIsAppendOnly(t *testing.T) {
 	_, err := db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
 	before := dump(t, db)
-	for _, stmt := range []string{
+	stmts := []string{
 		`UPDATE events SET event_type = 'x'`,
 		`UPDATE events SET payload = '{}' WHERE seq = 1`,
 		`DELETE FROM events`,
 		`UPDATE event_grants SET seq = 7`,
 		`DELETE FROM event_grants`,
-		`INSERT OR REPLACE INTO events SELECT * FROM events`,
-		`REPLACE INTO event_grants SELECT * FROM event_grants`,
-	} {
+	}
+	// Each engine's way to overwrite a row by inserting over it: SQLite's
+	// REPLACE deletes the old row (recursive triggers make that fire the
+	// delete trigger), PostgreSQL's upsert updates it.
+	if db.Engine() == store.Postgres {
+		stmts = append(stmts,
+			`INSERT INTO events SELECT * FROM events ON CONFLICT (seq) DO UPDATE SET event_type = excluded.event_type`,
+			`INSERT INTO event_grants SELECT * FROM event_grants ON CONFLICT (grant_stream, occurred_at, created_at, event_id) DO UPDATE SET seq = excluded.seq`)
+	} else {
+		stmts = append(stmts,
+			`INSERT OR REPLACE INTO events SELECT * FROM events`,
+			`REPLACE INTO event_grants SELECT * FROM event_grants`)
+	}
+	for _, stmt := range stmts {
 		err := db.Update(ctx, func(tx *store.Tx) error {
 			_, err := tx.ExecContext(ctx, stmt)
 			return err
@@ -138,6 +154,47 @@ func TestLogIsAppendOnly(t *testing.T) {
 		assert.Contains(t, err.Error(), "append-only", stmt)
 	}
 	assert.Equal(t, before, dump(t, db))
+}
+
+// TestLogRefusesTruncate: on PostgreSQL, TRUNCATE, which fires no row
+// trigger, is refused for every log table by its statement trigger, from
+// any session (here a plain one, as psql's), with CASCADE or not; nothing
+// of the log changes. SQLite has no TRUNCATE (its DELETE without WHERE
+// still fires the row triggers, which TestLogIsAppendOnly covers).
+func TestLogRefusesTruncate(t *testing.T) {
+	ctx := context.Background()
+	target := dbtest.NewSchema(t, dbtest.PostgresURL(t))
+	db := openTarget(t, target)
+	_, err := db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"K1234Z"`))), nil)
+	require.NoError(t, err)
+	before := dump(t, db)
+	raw := dbtest.Raw(t, target)
+	tables := []string{"events", "event_streams", "event_grants", "event_chain", "log_meta"}
+	counts := func() map[string]int {
+		out := map[string]int{}
+		for _, table := range tables {
+			var n int
+			require.NoError(t, raw.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+			out[table] = n
+		}
+		return out
+	}
+	had := counts()
+	for _, table := range tables {
+		require.Positive(t, had[table], "%s has rows to lose", table)
+	}
+	for _, table := range tables {
+		// Without CASCADE a referenced table (events, event_streams) is
+		// refused for its foreign keys before any trigger runs; with it,
+		// the named table's trigger fires first.
+		_, err := raw.ExecContext(ctx, `TRUNCATE `+table)
+		assert.Error(t, err, "TRUNCATE %s", table)
+		_, err = raw.ExecContext(ctx, `TRUNCATE `+table+` CASCADE`)
+		assert.ErrorContains(t, err, table+" is append-only: TRUNCATE is not allowed", "TRUNCATE %s CASCADE", table)
+	}
+	assert.Equal(t, had, counts())
+	assert.Equal(t, before, dump(t, db))
+	assert.Empty(t, checkLog(t, db, nil).Problems)
 }
 
 func TestApplyErrorRollsBack(t *testing.T) {
@@ -156,21 +213,31 @@ func TestApplyErrorRollsBack(t *testing.T) {
 
 func TestReopenKeepsLogAndMigrations(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := store.Open(ctx, path, store.Options{})
+	target := dbtest.Target(t)
+	opts := store.Options{Keyring: dbtest.Keyring(t, target)}
+	db, err := store.Open(ctx, target, opts)
 	require.NoError(t, err)
 	_, err = db.Append(ctx, pending(testutil.Parse(t, testutil.MethodEvent(1, "created", ""))), nil)
 	require.NoError(t, err)
+	var migrations int
+	require.NoError(t, db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&migrations))
+	require.Positive(t, migrations)
 	require.NoError(t, db.Close())
 
-	db, err = store.Open(ctx, path, store.Options{})
+	db, err = store.Open(ctx, target, opts)
 	require.NoError(t, err)
 	defer db.Close()
 	seq, n, err := db.Head(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), seq)
 	assert.Equal(t, int64(1), n)
-	var mode string
-	require.NoError(t, db.Reader().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode))
-	assert.Equal(t, "wal", mode)
+	var again int
+	require.NoError(t, db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&again))
+	assert.Equal(t, migrations, again, "a reopen applies no migration twice")
+	if db.Engine() == store.SQLite {
+		// WAL is a property of the file, kept across opens.
+		var mode string
+		require.NoError(t, db.Reader().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode))
+		assert.Equal(t, "wal", mode)
+	}
 }

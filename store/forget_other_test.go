@@ -3,13 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -19,20 +19,16 @@ import (
 // the method: the data key is never used from memory alone.
 func TestForgetSeenByAnotherProcess(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	serve, err := store.Open(ctx, path, store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { serve.Close() })
+	target := dbtest.Target(t)
+	serve := openTarget(t, target)
 	issued := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"K4829Z"`))
-	_, err = serve.Append(ctx, []store.Pending{{Event: issued, Source: store.SourceFile}}, nil)
+	_, err := serve.Append(ctx, []store.Pending{{Event: issued, Source: store.SourceFile}}, nil)
 	require.NoError(t, err)
 	code, err := serve.Log().Code(ctx, issued.ID)
 	require.NoError(t, err)
 	require.Equal(t, "K4829Z", code, "the code is revealed, and its key now in memory")
 
-	other, err := store.Open(ctx, path, store.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { other.Close() })
+	other := openTarget(t, target)
 	res, err := other.Forget(ctx, []domain.ID{issued.AccessMethodID}, nil)
 	require.NoError(t, err)
 	require.Len(t, res.Forgotten, 1)

@@ -117,7 +117,9 @@ type EventPage struct {
 func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		// No limit: the largest integer, which both engines take
+		// (PostgreSQL refuses SQLite's LIMIT -1).
+		limit = math.MaxInt64
 	}
 	if f.EventType == "" {
 		recs, err := l.records(ctx, f.MaxBytes, `SELECT `+recordList+
@@ -146,7 +148,7 @@ func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
 		return EventPage{}, err
 	}
 	page := EventPage{Records: recs}
-	if end < head && (limit < 0 || len(recs) < limit) && (f.MaxBytes <= 0 || PayloadBytes(recs) < f.MaxBytes) {
+	if end < head && len(recs) < limit && (f.MaxBytes <= 0 || PayloadBytes(recs) < f.MaxBytes) {
 		page.ScannedTo = end
 	}
 	return page, nil

@@ -2,12 +2,12 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/store"
 )
 
@@ -16,7 +16,8 @@ import (
 // that refuses it, or a closed database.
 func TestProbeWrite(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "amtrack.db"), store.Options{Synchronous: "OFF"})
+	target := dbtest.Target(t)
+	db, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", Keyring: dbtest.Keyring(t, target)})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 
@@ -29,9 +30,13 @@ func TestProbeWrite(t *testing.T) {
 	assert.Equal(t, 20, probes, "every probe wrote")
 
 	// A trigger stands for a disk that refuses the write.
+	refuse := dbtest.ByEngine(target, `CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe
+			BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`,
+		`CREATE FUNCTION refuse_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'database or disk is full'; END $$;
+		CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe FOR EACH ROW EXECUTE FUNCTION refuse_probe()`)
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe
-			BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+		_, err := tx.ExecContext(ctx, refuse)
 		return err
 	}))
 	err = db.ProbeWrite(ctx)

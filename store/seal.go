@@ -39,6 +39,10 @@ func (db *DB) RequireKey() error {
 
 // errNoKey is the error for a read that needs a code without the key.
 func (db *DB) errNoKey() error {
+	if db.engine == Postgres {
+		return domain.Errorf(domain.EInvalid, "revealing codes needs the database's key, which the PostgreSQL database %s takes "+
+			"from AMTRACK_KEY_FILE or AMTRACK_KEY: give it, or run without --reveal-codes", db.path)
+	}
 	return domain.Errorf(domain.EInvalid, "revealing codes needs the database's key, and there is no key file at %s: "+
 		"give it with AMTRACK_KEY_FILE or AMTRACK_KEY, or run without --reveal-codes", KeyPath(db.path))
 }
@@ -54,6 +58,11 @@ func (db *DB) openKeys(ctx context.Context, q Queryer, opts Options, create bool
 	err := q.QueryRowContext(ctx, `SELECT value FROM store_meta WHERE name = 'kek_id'`).Scan(&stored)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read the key id of %s: %w", db.path, err)
+	}
+	if db.keys.kr == nil && db.engine == Postgres {
+		// No key file sits beside a server database (openPostgres refuses
+		// a writing open without a key): reads work, revealing does not.
+		return nil
 	}
 	if db.keys.kr == nil {
 		path := KeyPath(db.path)

@@ -3,14 +3,15 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/keyring"
 	"github.com/amtrack/amtrack/store"
@@ -36,16 +37,42 @@ func sealEvents(tb testing.TB) (events []*domain.Event, codes []string) {
 	return events, []string{"K4821Z", "K0042Z", "K7777Z", "K5150Z"}
 }
 
-// filesHold reports whether any of the database's files holds s.
-func filesHold(tb testing.TB, path, s string) bool {
+// storedHolds reports whether the database at target holds s in clear:
+// any of an SQLite database's files; on PostgreSQL any row of any table
+// of its schema, as text (where a BYTEA column prints as hex) or as the
+// bytes of a BYTEA column.
+func storedHolds(tb testing.TB, target, s string) bool {
 	tb.Helper()
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		b, err := os.ReadFile(path + suffix)
-		if os.IsNotExist(err) {
-			continue
+	if !dbtest.IsPostgres(target) {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			b, err := os.ReadFile(target + suffix)
+			if os.IsNotExist(err) {
+				continue
+			}
+			require.NoError(tb, err)
+			if bytes.Contains(b, []byte(s)) {
+				return true
+			}
 		}
-		require.NoError(tb, err)
-		if bytes.Contains(b, []byte(s)) {
+		return false
+	}
+	ctx := context.Background()
+	raw := dbtest.Raw(tb, target)
+	rows, err := raw.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+	require.NoError(tb, err)
+	var tables []string
+	for rows.Next() {
+		var name string
+		require.NoError(tb, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	require.NoError(tb, rows.Err())
+	require.Contains(tb, tables, "events")
+	for _, table := range tables {
+		var n int
+		require.NoError(tb, raw.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` t WHERE strpos(t::text, $1) > 0 OR strpos(t::text, $2) > 0`,
+			s, hex.EncodeToString([]byte(s))).Scan(&n))
+		if n > 0 {
 			return true
 		}
 	}
@@ -53,13 +80,13 @@ func filesHold(tb testing.TB, path, s string) bool {
 }
 
 // TestSealedLog: the log stores no code in clear, even before a clean
-// close (the WAL holds the commits), and reads every payload back as
-// received with the key; without it, payloads come back without codes and
-// revealing a code says the key is needed.
+// close (on SQLite the WAL holds the commits), and reads every payload back
+// as received with the key; without it, payloads come back without codes
+// and revealing a code says the key is needed.
 func TestSealedLog(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := store.Open(ctx, path, store.Options{})
+	target := dbtest.Target(t)
+	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
 	require.NoError(t, err)
 	defer db.Close()
 	events, codes := sealEvents(t)
@@ -68,8 +95,10 @@ func TestSealedLog(t *testing.T) {
 	for _, o := range out {
 		require.NoError(t, o.Err)
 	}
+	// The search finds what is stored in clear: the event ids.
+	require.True(t, storedHolds(t, target, events[0].ID.String()[24:]), "the search must find a stored id")
 	for _, code := range codes {
-		assert.False(t, filesHold(t, path, code), "code %s in clear before any close", code)
+		assert.False(t, storedHolds(t, target, code), "code %s in clear before any close", code)
 	}
 
 	page, err := db.Log().Events(ctx, store.EventFilter{})
@@ -99,9 +128,12 @@ func TestSealedLog(t *testing.T) {
 	assert.Equal(t, domain.EConflict, domain.ErrorCode(out[0].Err))
 	require.NoError(t, db.Close())
 
-	// Without the key file: everything reads, but no code.
-	require.NoError(t, os.Rename(store.KeyPath(path), path+".moved"))
-	ro, err := store.OpenReadOnly(ctx, path)
+	// Without the key (on SQLite, its file beside the database moved away):
+	// everything reads, but no code.
+	if !dbtest.IsPostgres(target) {
+		require.NoError(t, os.Rename(store.KeyPath(target), target+".moved"))
+	}
+	ro, err := store.OpenReadOnly(ctx, target)
 	require.NoError(t, err)
 	defer ro.Close()
 	page, err = ro.Log().Events(ctx, store.EventFilter{})
@@ -119,37 +151,45 @@ func TestSealedLog(t *testing.T) {
 // recorded, for writing and for reading.
 func TestOpenWithAnotherKey(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a.db")
+	target := dbtest.Target(t)
 	right, _, err := keyring.Generate()
 	require.NoError(t, err)
-	db, err := store.Open(ctx, path, store.Options{Keyring: right, KeySource: "the right key"})
+	db, err := store.Open(ctx, target, store.Options{Keyring: right, KeySource: "the right key"})
 	require.NoError(t, err)
 	events, _ := sealEvents(t)
 	_, err = db.Append(ctx, pending(events...), nil)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	_, err = os.Stat(store.KeyPath(path))
-	assert.True(t, os.IsNotExist(err), "a given key makes no key file")
+	pg := dbtest.IsPostgres(target)
+	if !pg {
+		_, err = os.Stat(store.KeyPath(target))
+		assert.True(t, os.IsNotExist(err), "a given key makes no key file")
+	}
 
 	wrong, _, err := keyring.Generate()
 	require.NoError(t, err)
 	opts := store.Options{Keyring: wrong, KeySource: "the other key"}
-	want := "the other key (key id " + wrong.ID() + ") does not open the database at " + path + " (key id " + right.ID() + ")"
-	_, err = store.Open(ctx, path, opts)
+	want := "the other key (key id " + wrong.ID() + ") does not open the database at " + store.Redact(target) + " (key id " + right.ID() + ")"
+	_, err = store.Open(ctx, target, opts)
 	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
 	assert.ErrorContains(t, err, want)
-	_, err = store.OpenReadOnlyOptions(ctx, path, opts)
+	_, err = store.OpenReadOnlyOptions(ctx, target, opts)
 	assert.ErrorContains(t, err, want)
-	// Without any key (no key file beside it), a writing open is refused,
-	// and makes no key file.
-	_, err = store.Open(ctx, path, store.Options{})
-	assert.ErrorContains(t, err, "no key file at "+store.KeyPath(path)+", and the codes of the database at "+path+
-		" are sealed with key id "+right.ID())
-	_, err = os.Stat(store.KeyPath(path))
-	assert.True(t, os.IsNotExist(err), "a refused open makes no key file")
+	// Without any key, a writing open is refused: on SQLite, where the key
+	// file beside it would be used, it makes none; PostgreSQL has no file
+	// beside it, so its key must always be given.
+	_, err = store.Open(ctx, target, store.Options{})
+	assert.Equal(t, domain.EInvalid, domain.ErrorCode(err))
+	if pg {
+		assert.ErrorContains(t, err, "the PostgreSQL database "+store.Redact(target)+" needs its key given")
+	} else {
+		assert.ErrorContains(t, err, "no key file at "+store.KeyPath(target)+", and the codes of the database at "+target+
+			" are sealed with key id "+right.ID())
+		_, err = os.Stat(store.KeyPath(target))
+		assert.True(t, os.IsNotExist(err), "a refused open makes no key file")
+	}
 
-	db, err = store.OpenReadOnlyOptions(ctx, path, store.Options{Keyring: right})
+	db, err = store.OpenReadOnlyOptions(ctx, target, store.Options{Keyring: right})
 	require.NoError(t, err)
 	defer db.Close()
 	got, err := db.Log().Code(ctx, events[1].ID)

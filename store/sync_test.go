@@ -2,20 +2,21 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/store"
 )
 
 func TestSyncCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "amtrack.db")
-	db, err := store.Open(ctx, path, store.Options{})
+	target := dbtest.Target(t)
+	opts := store.Options{Keyring: dbtest.Keyring(t, target)}
+	db, err := store.Open(ctx, target, opts)
 	require.NoError(t, err)
 
 	const endpoint = "https://connect.getseam.com"
@@ -46,7 +47,7 @@ func TestSyncCheckpoint(t *testing.T) {
 	// The checkpoint survives reopening, and sync_state is not the log: a
 	// checkpoint write appends nothing.
 	require.NoError(t, db.Close())
-	db, err = store.Open(ctx, path, store.Options{})
+	db, err = store.Open(ctx, target, opts)
 	require.NoError(t, err)
 	defer db.Close()
 	got, ok, err = db.SyncCheckpoint(ctx, endpoint)

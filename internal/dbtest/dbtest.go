@@ -21,7 +21,8 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver, for schema setup
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver, for schema setup and Raw
+	_ "github.com/mattn/go-sqlite3"    // the plain sqlite3 driver, for Raw
 
 	"github.com/amtrack/amtrack/keyring"
 )
@@ -141,4 +142,44 @@ func KeyFile(tb testing.TB, target string) string {
 func IsPostgres(target string) bool {
 	l := strings.ToLower(target)
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// Raw returns a plain connection to target, outside amtrack, as an
+// operator's sqlite3 or psql shell would have (on SQLite: foreign keys and
+// recursive triggers off), for tests that tamper with the database. It is
+// closed when tb ends. On PostgreSQL its statements take $1, $2, ...
+func Raw(tb testing.TB, target string) *sql.DB {
+	tb.Helper()
+	driver := "sqlite3"
+	if IsPostgres(target) {
+		driver = "pgx"
+	}
+	db, err := sql.Open(driver, target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Exec runs stmts, in order, on a Raw connection to target, failing tb on
+// the first that fails.
+func Exec(tb testing.TB, target string, stmts ...string) {
+	tb.Helper()
+	db := Raw(tb, target)
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			tb.Fatalf("%s: %v", s, err)
+		}
+	}
+	db.Close()
+}
+
+// ByEngine returns sqlite or postgres, for the engine of target: the same
+// tamper or query written in each engine's dialect.
+func ByEngine[T any](target string, sqlite, postgres T) T {
+	if IsPostgres(target) {
+		return postgres
+	}
+	return sqlite
 }

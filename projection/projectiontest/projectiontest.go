@@ -1,6 +1,6 @@
 // Package projectiontest has the test helpers that several packages' tests
 // share and that need the projection: a projection over a fresh database
-// file, and appending events through it. Those that need neither the store
+// on the engine under test, and appending events through it. Those that need neither the store
 // nor the projection are in internal/testutil.
 package projectiontest
 
@@ -17,9 +17,9 @@ import (
 	"github.com/amtrack/amtrack/store"
 )
 
-// MustOpen opens a projection over a fresh database file in tb's temporary
-// directory, with synchronous=OFF: tests that use it check logic, not
-// durability.
+// MustOpen opens a projection over a fresh database on the engine under
+// test (dbtest.Target), with synchronous=OFF on SQLite: tests that use it
+// check logic, not durability.
 func MustOpen(tb testing.TB) *projection.Projection {
 	tb.Helper()
 	ctx := context.Background()
