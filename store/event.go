@@ -243,7 +243,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 		if e.IsBackupCode != nil {
 			isBackup = *e.IsBackupCode
 		}
-		payload, sealed, err := tx.seal(ctx, e)
+		payload, sealed, err := tx.rowBytes(ctx, rec)
 		if errors.Is(err, ErrCodesForgotten) {
 			// Never sealed again: Append decides its outcome as for an
 			// event not inserted.

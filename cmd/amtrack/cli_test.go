@@ -112,6 +112,7 @@ func TestUnexpectedArguments(t *testing.T) {
 		{"forget none", []string{"forget", "--db", "a.db"}, "forget needs ACCESS_METHOD_ID arguments or --deleted-before: amtrack forget [flags] [ACCESS_METHOD_ID...]"},
 		{"rekey none", []string{"rekey", "--db", "a.db"}, "rekey needs a NEW_KEY_FILE argument: amtrack rekey [flags] NEW_KEY_FILE"},
 		{"rekey two", []string{"rekey", "a.key", "b.key"}, `rekey takes one NEW_KEY_FILE argument, got 2: ["a.key" "b.key"]`},
+		{"copy", []string{"copy", "--from", "a.db", "--to", "b.db", "x"}, `copy takes no arguments, got ["x"]`},
 	}
 	tested := map[string]bool{}
 	for _, tt := range tests {

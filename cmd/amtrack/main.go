@@ -151,6 +151,7 @@ func init() {
 		"history":  {"print a grant's history (its events in fold order) as JSON", runHistory},
 		"rebuild":  {"rebuild the read model from the log into new tables and swap them in; safe while serve runs", runRebuild},
 		"verify":   {"fold the log again in memory and compare with the read model", runVerify},
+		"copy":     {"copy the log of --from into --to, a new database (SQLite or PostgreSQL either way), byte for byte; then rebuild and verify its read model", runCopy},
 		"backup":   {"write a consistent copy of the database to the new file DEST; safe while serve runs", runBackup},
 		"forget":   {"destroy the keys of access methods' codes (by id, or those deleted before --deleted-before): the codes are gone for good", runForget},
 		"rekey":    {"rotate the key that wraps the codes' keys: create NEW_KEY_FILE and rewrap every data key under it", runRekey},
@@ -337,7 +338,7 @@ func dbFlag(fs *flagSet) *string {
 	if def == "" {
 		def = "amtrack.db"
 	}
-	return fs.String("db", def, "the SQLite database file (env AMTRACK_DB)")
+	return fs.String("db", def, "the SQLite database file or a postgres:// URL (env AMTRACK_DB)")
 }
 
 func runVersion(_ context.Context, e *env, args []string) error {
