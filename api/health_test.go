@@ -19,15 +19,26 @@ import (
 )
 
 // refuseWrites makes every write probe of db fail, as a full disk would:
-// a trigger that aborts the probe's update.
+// a trigger that aborts the probe's update. PostgreSQL's triggers call a
+// function, which raises disk_full, the error a server out of room gives.
 func refuseWrites(t *testing.T, db *store.DB) {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, db.ProbeWrite(ctx), "the probe creates its table")
+	stmts := []string{`CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe
+			BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`}
+	if db.Engine() == store.Postgres {
+		stmts = []string{`CREATE FUNCTION refuse_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$`,
+			`CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe FOR EACH ROW EXECUTE FUNCTION refuse_probe()`}
+	}
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TRIGGER refuse_probe BEFORE UPDATE ON write_probe
-			BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-		return err
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }
 

@@ -429,7 +429,7 @@ func OpenReadOnlyOptions(ctx context.Context, path string, opts Options) (*DB, e
 	} else if len(missing) > 0 {
 		db.Close()
 		return nil, domain.Errorf(domain.EInvalid, "the database at %s was written by an older amtrack (migration %s not applied): "+
-			"run amtrack rebuild --db %s (or serve or ingest) once to upgrade it", path, strings.Join(missing, ", "), path)
+			"run amtrack rebuild --db %s (or serve or ingest) once to upgrade it", db.path, strings.Join(missing, ", "), db.path)
 	}
 	if err := db.openKeys(ctx, db.read, opts, false); err != nil {
 		db.Close()

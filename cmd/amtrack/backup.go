@@ -13,6 +13,13 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if store.EngineOf(*dbPath) == store.Postgres {
+		// VACUUM INTO copies an SQLite file; a server's database is copied by
+		// the server's tools, which also know its WAL and its other schemas.
+		return usageError("backup copies an SQLite database file; back up the PostgreSQL database %s with PostgreSQL's tools: "+
+			"pg_dump --schema=SCHEMA (a consistent copy of the log's schema) or pg_basebackup (the whole server, with its WAL), "+
+			"and keep the key (AMTRACK_KEY_FILE) backed up apart", store.Redact(*dbPath))
+	}
 	dest := fs.Arg(0)
 	stats, err := store.Backup(ctx, *dbPath, dest)
 	if err != nil {

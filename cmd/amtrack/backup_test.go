@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/store"
 )
@@ -25,6 +26,7 @@ var backedUpLine = regexp.MustCompile(`^backed up (\d+) events to (.+) \((\d+) b
 // was committed before the backup started, and an existing destination is
 // refused.
 func TestBackupWhileServing(t *testing.T) {
+	dbtest.SQLiteOnly(t, "backs up a database file with VACUUM INTO, its events in the WAL; PostgreSQL's backup is refused (TestBackupPostgresRefused)")
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.db")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 )
 
@@ -38,28 +38,21 @@ func verifyHead(t *testing.T, db string) string {
 	return strings.TrimPrefix(lines[1], "log head ")
 }
 
-// execSQL runs statements on the database through a plain sqlite3
-// connection, as someone with the sqlite3 shell would: foreign keys and
-// recursive triggers off.
+// execSQL runs statements on the database through a plain connection, as
+// someone with the sqlite3 shell (foreign keys and recursive triggers off)
+// or psql would.
 func execSQL(t *testing.T, db string, stmts ...string) {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
-	defer conn.Close()
-	for _, s := range stmts {
-		_, err := conn.ExecContext(context.Background(), s)
-		require.NoError(t, err, s)
-	}
+	dbExec(t, db, stmts...)
 }
 
 // queryInt reads one integer from the database.
 func queryInt(t *testing.T, db, query string, args ...any) int64 {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
-	defer conn.Close()
 	var n int64
-	require.NoError(t, conn.QueryRowContext(context.Background(), query, args...).Scan(&n), query)
+	conn := openSQL(t, db)
+	defer conn.Close()
+	require.NoError(t, conn.QueryRowContext(context.Background(), placeholders(db, query), args...).Scan(&n), query)
 	return n
 }
 
@@ -83,118 +76,346 @@ func replaceRow(seq int64, set map[string]string) string {
 		strings.Join(eventCols, ", "), strings.Join(exprs, ", "), seq)
 }
 
-// TestVerifyFindsLogTampering edits the log as the sqlite3 shell can, in
-// every way the chain and the re-parse must notice, and checks that verify
-// fails naming the seq (and never a PIN code), before and after a rebuild.
+// pgTamper runs statements on a PostgreSQL log in one transaction with
+// session_replication_role = replica, as a superuser with psql can: no
+// trigger fires, neither the append-only ones nor those checking foreign
+// keys (the sqlite3 shell's defaults, which check no foreign key either).
+// The triggers are left as they were.
+func pgTamper(t *testing.T, db string, stmts ...string) {
+	t.Helper()
+	conn := openSQL(t, db)
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.Background(), nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	for _, s := range append([]string{"SET LOCAL session_replication_role = replica"}, stmts...) {
+		_, err := tx.Exec(s)
+		require.NoError(t, err, s)
+	}
+	require.NoError(t, tx.Commit())
+}
+
+// pgRandomBytes is a PostgreSQL expression for n (a multiple of 16)
+// random bytes: SQLite's randomblob(n).
+func pgRandomBytes(n int) string {
+	parts := make([]string, n/16)
+	for i := range parts {
+		parts[i] = "md5(random()::text)"
+	}
+	return "decode(" + strings.Join(parts, " || ") + ", 'hex')"
+}
+
+// TestVerifyFindsLogTampering edits the log as the sqlite3 shell or psql
+// can, in every way the chain and the re-parse must notice, and checks that
+// verify fails naming the seq (and never a PIN code), before and after a
+// rebuild. Each case edits an SQLite log (sqlite) and a PostgreSQL one (pg)
+// in that engine's SQL; nil for an edit the engine has no form of.
 func TestVerifyFindsLogTampering(t *testing.T) {
 	t.Parallel()
 	const target = 10
+	type tamper func(t *testing.T, db string) string
 	tests := []struct {
 		name string
-		// tamper edits db and returns what verify must print.
-		tamper func(t *testing.T, db string) string
+		// sqlite and pg edit db and return what verify must print.
+		sqlite, pg tamper
 		// repaired: a writing open mends it (a dropped trigger), so verify
 		// passes after the rebuild.
 		repaired bool
 	}{
-		{"payload edited with INSERT OR REPLACE", func(t *testing.T, db string) string {
-			execSQL(t, db, replaceRow(target, map[string]string{"payload": "CAST(payload || ' ' AS BLOB)"}))
-			return "seq 10: the chain breaks: the event's payload, received_at, source or message id differs"
-		}, false},
-		{"payload edited after dropping the update trigger", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER events_no_update", "UPDATE events SET payload = CAST(payload || ' ' AS BLOB) WHERE seq = 10")
-			return "seq 10: the chain breaks"
-		}, false},
-		{"received_at edited", func(t *testing.T, db string) string {
-			execSQL(t, db, replaceRow(target, map[string]string{"received_at": "received_at + 1"}))
-			return "seq 10: the chain breaks: the event's"
-		}, false},
-		{"source edited", func(t *testing.T, db string) string {
-			execSQL(t, db, replaceRow(target, map[string]string{"source": "'webhook'"}))
-			return "seq 10: the chain breaks: the event's"
-		}, false},
-		{"message id added", func(t *testing.T, db string) string {
-			execSQL(t, db, replaceRow(target, map[string]string{"message_id": "'msg_forged'"}))
-			return "seq 10: the chain breaks: the event's"
-		}, false},
-		{"row deleted", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER events_no_delete", "DELETE FROM events WHERE seq = 10")
-			return "seq 10: the chain has an entry but the log has no event"
-		}, false},
-		{"row and its chain entry deleted", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER events_no_delete", "DROP TRIGGER event_chain_no_delete",
-				"DELETE FROM events WHERE seq = 10", "DELETE FROM event_chain WHERE seq = 10")
-			return "seq 11: the chain breaks"
-		}, false},
-		{"row inserted", func(t *testing.T, db string) string {
-			next := queryInt(t, db, "SELECT max(seq) + 1 FROM events")
-			cols := strings.Join(eventCols[1:], ", ")
-			execSQL(t, db, fmt.Sprintf("INSERT INTO events (seq, %s) SELECT %d, %s FROM events WHERE seq = 10", cols, next,
-				strings.Replace(cols, "event_id", "randomblob(16)", 1)))
-			return fmt.Sprintf("seq %d: the event has no chain entry: it was inserted outside amtrack", next)
-		}, false},
-		{"two rows swapped", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER events_no_update", "UPDATE events SET seq = -1 WHERE seq = 10",
-				"UPDATE events SET seq = 10 WHERE seq = 11", "UPDATE events SET seq = 11 WHERE seq = -1")
-			return "seq 10: the chain breaks"
-		}, false},
-		{"chain entry edited", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER event_chain_no_update", "UPDATE event_chain SET hash = randomblob(32) WHERE seq = 10")
-			return "seq 10: the chain breaks: its chain entry was edited"
-		}, false},
-		{"trigger dropped", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER event_grants_no_delete")
-			return "append-only trigger event_grants_no_delete is missing"
-		}, true},
-		{"trigger replaced by one that allows", func(t *testing.T, db string) string {
-			execSQL(t, db, "DROP TRIGGER events_no_update", "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT 1; END")
-			return "append-only trigger events_no_update is not the one amtrack created"
-		}, true},
-		{"occurred_at column edited", func(t *testing.T, db string) string {
-			execSQL(t, db, replaceRow(target, map[string]string{"occurred_at": "occurred_at + 1"}))
-			return "seq 10: column occurred_at is"
-		}, false},
-		{"event_type column edited", func(t *testing.T, db string) string {
-			seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE event_type = 'access_method.issued'")
-			execSQL(t, db, replaceRow(seq, map[string]string{"event_type": "'access_method.deleted'"}))
-			return fmt.Sprintf("seq %d: column event_type is \"access_method.deleted\", the payload gives \"access_method.issued\"", seq)
-		}, false},
-		{"has_code column cleared on a sealed row", func(t *testing.T, db string) string {
-			seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NOT NULL")
-			execSQL(t, db, replaceRow(seq, map[string]string{"has_code": "NULL"}))
-			return fmt.Sprintf("seq %d: column has_code is false, the event gives true (values redacted)", seq)
-		}, false},
-		{"has_code column set on a row in clear", func(t *testing.T, db string) string {
-			seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NULL AND sealed IS NULL")
-			execSQL(t, db, replaceRow(seq, map[string]string{"has_code": "1"}))
-			return fmt.Sprintf("seq %d: column has_code is true, the event gives false (values redacted)", seq)
-		}, false},
-		{"stream renumbered with INSERT OR REPLACE", func(t *testing.T, db string) string {
-			a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
-			b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
-			execSQL(t, db, fmt.Sprintf("INSERT OR REPLACE INTO event_streams (stream, kind, id) SELECT %d, kind, id FROM event_streams WHERE stream = %d", a, b))
-			seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
-			return fmt.Sprintf("seq %d: method_stream", seq)
-		}, false},
-		{"stream ids swapped", func(t *testing.T, db string) string {
-			a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
-			b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
-			execSQL(t, db, "DROP TRIGGER event_streams_no_update",
-				fmt.Sprintf("UPDATE event_streams SET id = randomblob(16) WHERE stream = %d", a),
-				fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", a, b),
-				fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", b, a))
-			seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
-			return fmt.Sprintf("seq %d: method_stream", seq)
-		}, false},
-		{"grant link deleted", func(t *testing.T, db string) string {
-			seq := queryInt(t, db, "SELECT min(seq) FROM event_grants")
-			execSQL(t, db, "DROP TRIGGER event_grants_no_delete", fmt.Sprintf("DELETE FROM event_grants WHERE seq = %d", seq))
-			return fmt.Sprintf("seq %d: the link to access_grant", seq)
-		}, false},
+		{
+			name: "payload edited with INSERT OR REPLACE",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, replaceRow(target, map[string]string{"payload": "CAST(payload || ' ' AS BLOB)"}))
+				return "seq 10: the chain breaks: the event's payload, received_at, source or message id differs"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET payload = payload || ' '::bytea WHERE seq = 10")
+				return "seq 10: the chain breaks: the event's payload, received_at, source or message id differs"
+			},
+			repaired: false,
+		},
+		{
+			name: "payload edited after dropping the update trigger",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_update", "UPDATE events SET payload = CAST(payload || ' ' AS BLOB) WHERE seq = 10")
+				return "seq 10: the chain breaks"
+			},
+			pg: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_update ON events", "UPDATE events SET payload = payload || ' '::bytea WHERE seq = 10")
+				return "seq 10: the chain breaks"
+			},
+			repaired: false,
+		},
+		{
+			name: "received_at edited",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, replaceRow(target, map[string]string{"received_at": "received_at + 1"}))
+				return "seq 10: the chain breaks: the event's"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET received_at = received_at + 1 WHERE seq = 10")
+				return "seq 10: the chain breaks: the event's"
+			},
+			repaired: false,
+		},
+		{
+			name: "source edited",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, replaceRow(target, map[string]string{"source": "'webhook'"}))
+				return "seq 10: the chain breaks: the event's"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET source = 'webhook' WHERE seq = 10")
+				return "seq 10: the chain breaks: the event's"
+			},
+			repaired: false,
+		},
+		{
+			name: "message id added",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, replaceRow(target, map[string]string{"message_id": "'msg_forged'"}))
+				return "seq 10: the chain breaks: the event's"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET message_id = 'msg_forged' WHERE seq = 10")
+				return "seq 10: the chain breaks: the event's"
+			},
+			repaired: false,
+		},
+		{
+			name: "row deleted",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_delete", "DELETE FROM events WHERE seq = 10")
+				return "seq 10: the chain has an entry but the log has no event"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "DELETE FROM events WHERE seq = 10")
+				return "seq 10: the chain has an entry but the log has no event"
+			},
+			repaired: false,
+		},
+		{
+			name: "row and its chain entry deleted",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_delete", "DROP TRIGGER event_chain_no_delete",
+					"DELETE FROM events WHERE seq = 10", "DELETE FROM event_chain WHERE seq = 10")
+				return "seq 11: the chain breaks"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "DELETE FROM events WHERE seq = 10", "DELETE FROM event_chain WHERE seq = 10")
+				return "seq 11: the chain breaks"
+			},
+			repaired: false,
+		},
+		{
+			name: "row inserted",
+			sqlite: func(t *testing.T, db string) string {
+				next := queryInt(t, db, "SELECT max(seq) + 1 FROM events")
+				cols := strings.Join(eventCols[1:], ", ")
+				execSQL(t, db, fmt.Sprintf("INSERT INTO events (seq, %s) SELECT %d, %s FROM events WHERE seq = 10", cols, next,
+					strings.Replace(cols, "event_id", "randomblob(16)", 1)))
+				return fmt.Sprintf("seq %d: the event has no chain entry: it was inserted outside amtrack", next)
+			},
+			pg: func(t *testing.T, db string) string {
+				next := queryInt(t, db, "SELECT max(seq) + 1 FROM events")
+				cols := strings.Join(eventCols[1:], ", ")
+				execSQL(t, db, fmt.Sprintf("INSERT INTO events (seq, %s) SELECT %d, %s FROM events WHERE seq = 10", cols, next,
+					strings.Replace(cols, "event_id", pgRandomBytes(16), 1)))
+				return fmt.Sprintf("seq %d: the event has no chain entry: it was inserted outside amtrack", next)
+			},
+			repaired: false,
+		},
+		{
+			name: "two rows swapped",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_update", "UPDATE events SET seq = -1 WHERE seq = 10",
+					"UPDATE events SET seq = 10 WHERE seq = 11", "UPDATE events SET seq = 11 WHERE seq = -1")
+				return "seq 10: the chain breaks"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET seq = -1 WHERE seq = 10",
+					"UPDATE events SET seq = 10 WHERE seq = 11", "UPDATE events SET seq = 11 WHERE seq = -1")
+				return "seq 10: the chain breaks"
+			},
+			repaired: false,
+		},
+		{
+			name: "chain entry edited",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER event_chain_no_update", "UPDATE event_chain SET hash = randomblob(32) WHERE seq = 10")
+				return "seq 10: the chain breaks: its chain entry was edited"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE event_chain SET hash = "+pgRandomBytes(32)+" WHERE seq = 10")
+				return "seq 10: the chain breaks: its chain entry was edited"
+			},
+			repaired: false,
+		},
+		{
+			name: "trigger dropped",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER event_grants_no_delete")
+				return "append-only trigger event_grants_no_delete is missing"
+			},
+			pg: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER event_grants_no_delete ON event_grants")
+				return "append-only trigger event_grants_no_delete is missing"
+			},
+			repaired: true,
+		},
+		{
+			name: "trigger replaced by one that allows",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_update", "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT 1; END")
+				return "append-only trigger events_no_update is not the one amtrack created"
+			},
+			pg: func(t *testing.T, db string) string {
+				execSQL(t, db, "DROP TRIGGER events_no_update ON events",
+					"CREATE FUNCTION allow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+					"CREATE TRIGGER events_no_update BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION allow()")
+				return "append-only trigger events_no_update is not the one amtrack created"
+			},
+			repaired: true,
+		},
+		{
+			name: "occurred_at column edited",
+			sqlite: func(t *testing.T, db string) string {
+				execSQL(t, db, replaceRow(target, map[string]string{"occurred_at": "occurred_at + 1"}))
+				return "seq 10: column occurred_at is"
+			},
+			pg: func(t *testing.T, db string) string {
+				pgTamper(t, db, "UPDATE events SET occurred_at = occurred_at + 1 WHERE seq = 10")
+				return "seq 10: column occurred_at is"
+			},
+			repaired: false,
+		},
+		{
+			name: "event_type column edited",
+			sqlite: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE event_type = 'access_method.issued'")
+				execSQL(t, db, replaceRow(seq, map[string]string{"event_type": "'access_method.deleted'"}))
+				return fmt.Sprintf("seq %d: column event_type is \"access_method.deleted\", the payload gives \"access_method.issued\"", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE event_type = 'access_method.issued'")
+				pgTamper(t, db, fmt.Sprintf("UPDATE events SET event_type = 'access_method.deleted' WHERE seq = %d", seq))
+				return fmt.Sprintf("seq %d: column event_type is \"access_method.deleted\", the payload gives \"access_method.issued\"", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "has_code column cleared on a sealed row",
+			sqlite: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NOT NULL")
+				execSQL(t, db, replaceRow(seq, map[string]string{"has_code": "NULL"}))
+				return fmt.Sprintf("seq %d: column has_code is false, the event gives true (values redacted)", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NOT NULL")
+				pgTamper(t, db, fmt.Sprintf("UPDATE events SET has_code = NULL WHERE seq = %d", seq))
+				return fmt.Sprintf("seq %d: column has_code is false, the event gives true (values redacted)", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "has_code column set on a row in clear",
+			sqlite: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NULL AND sealed IS NULL")
+				execSQL(t, db, replaceRow(seq, map[string]string{"has_code": "1"}))
+				return fmt.Sprintf("seq %d: column has_code is true, the event gives false (values redacted)", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE has_code IS NULL AND sealed IS NULL")
+				pgTamper(t, db, fmt.Sprintf("UPDATE events SET has_code = 1 WHERE seq = %d", seq))
+				return fmt.Sprintf("seq %d: column has_code is true, the event gives false (values redacted)", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "stream renumbered with INSERT OR REPLACE",
+			sqlite: func(t *testing.T, db string) string {
+				a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
+				b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
+				execSQL(t, db, fmt.Sprintf("INSERT OR REPLACE INTO event_streams (stream, kind, id) SELECT %d, kind, id FROM event_streams WHERE stream = %d", a, b))
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
+				return fmt.Sprintf("seq %d: method_stream", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				// INSERT OR REPLACE's end state: stream a holds b's id, b is gone.
+				a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
+				b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
+				pgTamper(t, db, fmt.Sprintf("DELETE FROM event_streams WHERE stream = %d", a),
+					fmt.Sprintf("UPDATE event_streams SET stream = %d WHERE stream = %d", a, b))
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
+				return fmt.Sprintf("seq %d: method_stream", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "stream ids swapped",
+			sqlite: func(t *testing.T, db string) string {
+				a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
+				b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
+				execSQL(t, db, "DROP TRIGGER event_streams_no_update",
+					fmt.Sprintf("UPDATE event_streams SET id = randomblob(16) WHERE stream = %d", a),
+					fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", a, b),
+					fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", b, a))
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
+				return fmt.Sprintf("seq %d: method_stream", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				a := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method'")
+				b := queryInt(t, db, "SELECT min(stream) FROM event_streams WHERE kind = 'access_method' AND stream > ?", a)
+				pgTamper(t, db,
+					fmt.Sprintf("UPDATE event_streams SET id = %s WHERE stream = %d", pgRandomBytes(16), a),
+					fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", a, b),
+					fmt.Sprintf("UPDATE event_streams SET id = (SELECT access_method_id FROM events WHERE method_stream = %d LIMIT 1) WHERE stream = %d", b, a))
+				seq := queryInt(t, db, "SELECT min(seq) FROM events WHERE method_stream IN (?, ?)", a, b)
+				return fmt.Sprintf("seq %d: method_stream", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "grant link deleted",
+			sqlite: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM event_grants")
+				execSQL(t, db, "DROP TRIGGER event_grants_no_delete", fmt.Sprintf("DELETE FROM event_grants WHERE seq = %d", seq))
+				return fmt.Sprintf("seq %d: the link to access_grant", seq)
+			},
+			pg: func(t *testing.T, db string) string {
+				seq := queryInt(t, db, "SELECT min(seq) FROM event_grants")
+				pgTamper(t, db, fmt.Sprintf("DELETE FROM event_grants WHERE seq = %d", seq))
+				return fmt.Sprintf("seq %d: the link to access_grant", seq)
+			},
+			repaired: false,
+		},
+		{
+			name: "trigger disabled",
+			pg: func(t *testing.T, db string) string {
+				execSQL(t, db, "ALTER TABLE events DISABLE TRIGGER events_no_delete")
+				return "append-only trigger events_no_delete is not the one amtrack created"
+			},
+			repaired: true,
+		},
+		{
+			name: "trigger function replaced by one that allows",
+			pg: func(t *testing.T, db string) string {
+				execSQL(t, db, "CREATE OR REPLACE FUNCTION amtrack_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+				return "append-only trigger amtrack_append_only() is not the one amtrack created"
+			},
+			repaired: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			edit := tt.sqlite
+			if dbtest.Postgres() {
+				edit = tt.pg
+			}
+			if edit == nil {
+				t.Skipf("%s has no such edit", dbtest.Engine())
+			}
 			db, _ := ingestGenerated(t, 20, 31)
 			var codes []string // the generated codes: the database holds none in clear
 			for _, e := range testutil.Events(t, 20, 31) {
@@ -203,7 +424,7 @@ func TestVerifyFindsLogTampering(t *testing.T) {
 				}
 			}
 			require.NotEmpty(t, codes)
-			want := tt.tamper(t, db)
+			want := edit(t, db)
 
 			check := func(when string) {
 				t.Helper()
@@ -314,10 +535,13 @@ func TestVerifyHead(t *testing.T) {
 func TestWritingOpenRepairsTriggers(t *testing.T) {
 	t.Parallel()
 	db, _ := ingestGenerated(t, 5, 43)
-	execSQL(t, db, "DROP TRIGGER events_no_update")
-	triggers := func() int64 {
-		return queryInt(t, db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'events_no_update'")
+	drop, count := "DROP TRIGGER events_no_update", "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'events_no_update'"
+	if dbtest.IsPostgres(db) {
+		drop, count = "DROP TRIGGER events_no_update ON events", `SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+			WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname = 'events_no_update'`
 	}
+	execSQL(t, db, drop)
+	triggers := func() int64 { return queryInt(t, db, count) }
 
 	got := runCLI(t, "", "show", "--db", db, testutil.MethodID(1))
 	assert.NotContains(t, got.stderr, "ERROR")
@@ -342,6 +566,7 @@ func TestWritingOpenRepairsTriggers(t *testing.T) {
 // it; the upgrade chains the whole log to the hashes appends give.
 func TestChainMigration(t *testing.T) {
 	t.Parallel()
+	dbtest.SQLiteOnly(t, "undoes SQLite's migration 0003_chain; a PostgreSQL log is created with its chain (one migration, 0001_log)")
 	db, _ := ingestGenerated(t, 15, 47)
 	head := verifyHead(t, db)
 	execSQL(t, db, "DROP TABLE event_chain", "DROP TABLE log_meta", "DELETE FROM schema_migrations WHERE version = '0003_chain'")

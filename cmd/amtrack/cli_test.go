@@ -42,7 +42,7 @@ func dirNames(t *testing.T, dir string) []string {
 // positional arguments; "--" ends the flags and "-" is an argument.
 func TestFlagsAfterArguments(t *testing.T) {
 	dir := inTempDir(t)
-	db := filepath.Join(dir, "named.db")
+	db := tempDB(t)
 	writeFile(t, dir, "events.jsonl", testutil.MethodEvent(1, "created", "")+"\n")
 	writeFile(t, dir, "-dash.jsonl", testutil.MethodEvent(2, "created", "")+"\n")
 	stdin := testutil.MethodEvent(3, "created", "") + "\n"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,6 +18,7 @@ import (
 // randomly damaged copies of a database: every command ends, and a failure
 // is one line that names the damage.
 func TestDamagedDatabaseCommands(t *testing.T) {
+	dbtest.SQLiteOnly(t, "damages the pages of a database file")
 	clean, _ := ingestGenerated(t, 300, 31)
 	method := aliveCodeMethod(t, clean)
 	grant := queryString(t, clean, `SELECT json_extract(state, '$.access_grant_ids[0]') FROM access_methods

@@ -88,6 +88,7 @@ func TestBinaryServe(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--db", db, "--addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "AMTRACK_API_TOKEN=", "AMTRACK_ADDR=", "AMTRACK_LOG_LEVEL=")
+	cmd.Env = append(cmd.Env, keyEnv(t, db)...)
 	var stdout, stderr testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())

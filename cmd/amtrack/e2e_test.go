@@ -55,11 +55,12 @@ func exitStatus(t *testing.T, err error) int {
 func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Clean environment for the child: no database or reveal setting inherited.
 	env := append(os.Environ(), "AMTRACK_DB=", "AMTRACK_REVEAL_CODES=")
+	env = append(env, keyEnv(t, db)...)
 
 	run := func(stdin string, args ...string) (string, string, int) {
 		cmd := exec.CommandContext(ctx, bin, args...)
@@ -144,9 +145,9 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("SIGINT stops ingest -", func(t *testing.T) {
-		db := filepath.Join(t.TempDir(), "interrupted.db")
+		db := tempDB(t)
 		cmd := exec.CommandContext(ctx, bin, "ingest", "--db", db, "-")
-		cmd.Env = env
+		cmd.Env = append(env, keyEnv(t, db)...)
 		stdin, err := cmd.StdinPipe()
 		require.NoError(t, err)
 		var stdout, stderr testutil.Buffer

@@ -25,7 +25,9 @@ func startIngestPipe(t *testing.T, db string) (*io.PipeWriter, context.CancelCau
 	t.Cleanup(func() { cancel(nil) })
 	var stdout, stderr bytes.Buffer
 	errc := make(chan error, 1)
-	go func() { errc <- Run(ctx, Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr) }()
+	args := []string{"ingest", "--db", db, "-"}
+	cfg := withTestKey(t, Config{}, args)
+	go func() { errc <- Run(ctx, cfg, args, pr, &stdout, &stderr) }()
 	return pw, cancel, errc, &stdout
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,19 +30,22 @@ func runCLI(tb testing.TB, stdin string, args ...string) result {
 	return runCLIWith(tb, Config{}, stdin, args...)
 }
 
-// runCLIWith is runCLI with the configuration cfg.
+// runCLIWith is runCLI with the configuration cfg (and the test key of a
+// PostgreSQL --db when cfg gives none: withTestKey).
 func runCLIWith(tb testing.TB, cfg Config, stdin string, args ...string) result {
 	tb.Helper()
 	var stdout, stderr bytes.Buffer
-	err := Run(context.Background(), cfg, args, strings.NewReader(stdin), &stdout, &stderr)
+	err := Run(context.Background(), withTestKey(tb, cfg, args), args, strings.NewReader(stdin), &stdout, &stderr)
 	code := exitCode(err, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
-// tempDB returns the path of a database file in a fresh temporary directory.
+// tempDB returns a fresh database on the engine under test: the path of a
+// file in a fresh temporary directory (not created), or the URL of a new
+// PostgreSQL schema.
 func tempDB(tb testing.TB) string {
 	tb.Helper()
-	return filepath.Join(tb.TempDir(), "amtrack.db")
+	return dbtest.Target(tb)
 }
 
 // writeFile writes content to a file named name in dir and returns its path.
@@ -125,7 +128,7 @@ func TestIngestFormats(t *testing.T) {
 			for name, content := range tt.files {
 				writeFile(t, dir, name, content)
 			}
-			args := []string{"ingest", "--db", filepath.Join(dir, "amtrack.db")}
+			args := []string{"ingest", "--db", tempDB(t)}
 			for _, a := range tt.args {
 				if a != "-" {
 					a = filepath.Join(dir, a)
@@ -228,7 +231,7 @@ func TestIngestRejections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeFile(t, dir, "events.jsonl", tt.content)
-			got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+			got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 			assert.Equal(t, summary(tt.appended, 0, len(tt.want)), got.stdout)
 			assertRejections(t, path, got, tt.want)
 			assert.Equal(t, 1, got.code)
@@ -252,7 +255,7 @@ func TestIngestArrayLineNumbers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeFile(t, dir, "events.json", tc.content)
-			got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+			got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 			assert.Equal(t, summary(2, 0, 2), got.stdout)
 			assertRejections(t, path, got, []rejection{
 				{badLine, `access_method.issued: field "code": want string, got number`},
@@ -275,7 +278,7 @@ func TestIngestArrayLineNumbers(t *testing.T) {
 	t.Run("one pretty-printed object", func(t *testing.T) {
 		dir := t.TempDir()
 		path := writeFile(t, dir, "event.json", "\n\n"+pretty(t, badType, "")+"\n")
-		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+		got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 		assert.Equal(t, summary(0, 0, 1), got.stdout)
 		assertRejections(t, path, got, []rejection{{3, `field "code": want string, got number`}})
 		assert.Equal(t, 1, got.code)
@@ -284,7 +287,7 @@ func TestIngestArrayLineNumbers(t *testing.T) {
 
 func TestIngestSeveralFilesRejections(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	a := writeFile(t, dir, "a.jsonl", testutil.MethodEvent(1, "created", "")+"\n"+"{bad\n")
 	b := writeFile(t, dir, "b.jsonl", "\n"+testutil.MethodEvent(2, "issued", `,"code":1234`)+"\n")
 	stdin := testutil.MethodEvent(3, "created", "") + "\n" + testutil.MethodEvent(4, "issued", `,"code":true`) + "\n"
@@ -301,7 +304,7 @@ func TestIngestSeveralFilesRejections(t *testing.T) {
 
 func TestIngestUsage(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	good := writeFile(t, dir, "good.jsonl", testutil.MethodEvent(1, "created", "")+"\n")
 
 	t.Run("no file", func(t *testing.T) {
@@ -336,7 +339,7 @@ func TestIngestUsage(t *testing.T) {
 
 func TestIngestTwice(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	content := testutil.MethodEvent(1, "created", "") + "\n" + testutil.MethodEvent(1, "issued", `,"code":1234`) + "\n" +
 		testutil.MethodEvent(2, "created", "") + "\n" + testutil.MethodEvent(3, "issued", `,"code":"4821"`) + "\n"
 	path := writeFile(t, dir, "events.jsonl", content)
@@ -367,7 +370,7 @@ func TestIngestTwice(t *testing.T) {
 
 func TestIngestConflict(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	stored := testutil.MethodEvent(1, "issued", `,"code":"4821"`)
 	conflicting := testutil.MethodEvent(1, "issued", `,"code":"9067"`)
 
@@ -401,7 +404,7 @@ func TestIngestConflict(t *testing.T) {
 	t.Run("within one file", func(t *testing.T) {
 		dir := t.TempDir()
 		path := writeFile(t, dir, "events.jsonl", stored+"\n"+stored+"\n"+conflicting+"\n")
-		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+		got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 		assert.Equal(t, summary(1, 1, 1), got.stdout)
 		assertRejections(t, path, got, []rejection{{3, "different body"}})
 		assert.Equal(t, 1, got.code)
@@ -423,7 +426,7 @@ func paddedEvent(tb testing.TB, n, size int) string {
 func TestIngestLineOverOneMiB(t *testing.T) {
 	const mib = 1 << 20
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 
 	content := testutil.MethodEvent(1, "created", "") + "\n" +
 		paddedEvent(t, 2, mib+1) + "\n" +
@@ -443,7 +446,7 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 	t.Run("first line", func(t *testing.T) {
 		dir := t.TempDir()
 		path := writeFile(t, dir, "big.jsonl", paddedEvent(t, 2, 2*mib)+"\n"+testutil.MethodEvent(3, "created", "")+"\n")
-		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+		got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 		assert.Equal(t, summary(1, 0, 1), got.stdout)
 		assertRejections(t, path, got, []rejection{{1, "1 MiB"}})
 	})
@@ -451,7 +454,7 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 	t.Run("exactly 1 MiB is accepted", func(t *testing.T) {
 		dir := t.TempDir()
 		path := writeFile(t, dir, "edge.jsonl", paddedEvent(t, 1, mib)+"\n"+paddedEvent(t, 2, mib)+"\r\n"+testutil.MethodEvent(3, "created", "")+"\n")
-		got := runCLI(t, "", "ingest", "--db", filepath.Join(dir, "amtrack.db"), path)
+		got := runCLI(t, "", "ingest", "--db", tempDB(t), path)
 		assert.Equal(t, summary(3, 0, 0), got.stdout)
 		assert.Empty(t, got.stderr)
 		assert.Equal(t, 0, got.code)
@@ -460,7 +463,7 @@ func TestIngestLineOverOneMiB(t *testing.T) {
 
 func TestIngestStrict(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	content := testutil.MethodEvent(1, "created", "") + "\n" + testutil.MethodEvent(2, "issued", `,"code":1234`) + "\n" +
 		testutil.MethodEvent(3, "created", "") + "\n" + testutil.MethodEvent(4, "issued", `,"code":"4821"`) + "\n"
 	path := writeFile(t, dir, "events.jsonl", content)
@@ -506,7 +509,7 @@ func TestIngestStrict(t *testing.T) {
 // not stop the good ones (docs/events.md).
 func TestIngestByteOrderMark(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	path := writeFile(t, dir, "bom.jsonl", "\xef\xbb\xbf"+testutil.MethodEvent(1, "created", "")+"\n"+testutil.MethodEvent(2, "created", "")+"\n")
 	got := runCLI(t, "", "ingest", "--db", db, path)
 	assert.Contains(t, []string{summary(2, 0, 0), summary(1, 0, 1)}, got.stdout, got.stderr)
@@ -520,16 +523,13 @@ func TestIngestByteOrderMark(t *testing.T) {
 func TestIngestStopsReadingWhenAppendFails(t *testing.T) {
 	db := tempDB(t)
 	require.Equal(t, 0, runCLI(t, "", "ingest", "--db", db, "-").code)
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
-	_, err = conn.Exec(`CREATE TRIGGER fail_appends BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
-	require.NoError(t, err)
-	require.NoError(t, conn.Close())
+	failAppends(t, db, 0)
 
 	pr, pw := io.Pipe()
 	go testutil.WriteEndless(pw) // generated events, for ever (until ingest's end closes the pipe)
 	var stdout, stderr bytes.Buffer
-	err = Run(context.Background(), Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
+	args := []string{"ingest", "--db", db, "-"}
+	err := Run(context.Background(), withTestKey(t, Config{}, args), args, pr, &stdout, &stderr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "injected failure")

@@ -7,9 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -124,10 +121,10 @@ func TestMultiServe(t *testing.T) {
 	base := dbtest.PostgresURL(t)
 	bin := buildBinary(t) // skips under -short
 	pg := dbtest.NewSchema(t, base)
-	keyFile := filepath.Join(t.TempDir(), "amtrack.key")
-	_, _, err := keyring.LoadOrCreate(keyFile) // before the processes, which share it
+	// The key file the test gives every process of pg (keyEnv), made
+	// before the processes, which share it.
+	_, _, err := keyring.LoadOrCreate(dbtest.KeyFile(t, pg))
 	require.NoError(t, err)
-	t.Setenv("AMTRACK_KEY_FILE", keyFile) // startServe passes the environment on
 	t.Setenv("AMTRACK_KEY", "")
 
 	const (
@@ -299,7 +296,7 @@ func TestMultiServe(t *testing.T) {
 	}
 	assert.Equal(t, logs[0], logs[1], "both processes serve the same log")
 
-	out, err := verifyCmd(bin, pg).CombinedOutput()
+	out, err := verifyCmd(t, bin, pg).CombinedOutput()
 	require.NoError(t, err, "verify: %s", out)
 	assert.Contains(t, string(out), "projection matches the log")
 
@@ -335,13 +332,6 @@ func TestMultiServe(t *testing.T) {
 		require.NoError(t, f.procs[i].stop(), "a clean stop; stderr: %s", f.procs[i].stderr)
 		assert.NotContains(t, f.procs[i].stderr.String(), "level=ERROR")
 	}
-	out, err = verifyCmd(bin, pg).CombinedOutput()
+	out, err = verifyCmd(t, bin, pg).CombinedOutput()
 	require.NoError(t, err, "verify after the stops: %s", out)
-}
-
-// verifyCmd is amtrack verify on db, with the environment's key file.
-func verifyCmd(bin, db string) *exec.Cmd {
-	cmd := exec.Command(bin, "verify", "--db", db)
-	cmd.Env = os.Environ()
-	return cmd
 }

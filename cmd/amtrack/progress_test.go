@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,11 +58,11 @@ func TestIngestProgressBar(t *testing.T) {
 	for _, batch := range []int{ingestBatch, 1} {
 		t.Run(fmt.Sprintf("batches of %d", batch), func(t *testing.T) {
 			setIngestBatch(t, batch)
-			dir := t.TempDir()
-			path := writeFile(t, dir, "events.jsonl", good1+"\n{not json\n"+good2+"\n"+badType+"\n")
+			path := writeFile(t, t.TempDir(), "events.jsonl", good1+"\n{not json\n"+good2+"\n"+badType+"\n")
 			term, stdout := &testutil.Buffer{}, &testutil.Buffer{}
-			e := &env{stdin: strings.NewReader(""), stdout: stdout, stderr: term, bars: term}
-			err := runIngest(context.Background(), e, []string{"--db", filepath.Join(dir, "amtrack.db"), path})
+			args := []string{"--db", tempDB(t), path}
+			e := &env{cfg: withTestKey(t, Config{}, append([]string{"ingest"}, args...)), stdin: strings.NewReader(""), stdout: stdout, stderr: term, bars: term}
+			err := runIngest(context.Background(), e, args)
 			assert.Equal(t, 1, exitCode(err, term))
 			assert.Equal(t, summary(2, 0, 2), stdout.String())
 
@@ -86,7 +85,7 @@ func TestIngestProgressBar(t *testing.T) {
 func TestRebuildProgressBar(t *testing.T) {
 	db, events := ingestGenerated(t, 30, 4)
 	term, stdout := &testutil.Buffer{}, &testutil.Buffer{}
-	e := &env{stdout: stdout, stderr: term, bars: term}
+	e := &env{cfg: withTestKey(t, Config{}, []string{"rebuild", "--db", db}), stdout: stdout, stderr: term, bars: term}
 	require.NoError(t, runRebuild(context.Background(), e, []string{"--db", db}))
 	assert.Contains(t, stdout.String(), fmt.Sprintf("from %d events", events))
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -44,10 +43,9 @@ var rebuiltLine = regexp.MustCompile(`^rebuilt (\d+) access methods and (\d+) gr
 // tamper runs one statement on the database through its own connection.
 func tamper(t *testing.T, db, query string, args ...any) {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
+	conn := openSQL(t, db)
 	defer conn.Close()
-	res, err := conn.ExecContext(context.Background(), query, args...)
+	res, err := conn.ExecContext(context.Background(), placeholders(db, query), args...)
 	require.NoError(t, err)
 	n, err := res.RowsAffected()
 	require.NoError(t, err)
@@ -57,19 +55,20 @@ func tamper(t *testing.T, db, query string, args ...any) {
 // queryString reads one string from the database through its own connection.
 func queryString(t *testing.T, db, query string, args ...any) string {
 	t.Helper()
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
-	defer conn.Close()
 	var s string
-	require.NoError(t, conn.QueryRowContext(context.Background(), query, args...).Scan(&s))
+	conn := openSQL(t, db)
+	defer conn.Close()
+	require.NoError(t, conn.QueryRowContext(context.Background(), placeholders(db, query), args...).Scan(&s))
 	return s
 }
 
 // aliveCodeMethod returns the id of a method that is not deleted and has a PIN code.
 func aliveCodeMethod(t *testing.T, db string) string {
 	t.Helper()
-	return queryString(t, db, `SELECT json_extract(state, '$.access_method_id') FROM access_methods
-		WHERE status = 'issued' AND json_extract(state, '$.code_event_id') IS NOT NULL ORDER BY stream LIMIT 1`)
+	return queryString(t, db, engineSQL(db, `SELECT json_extract(state, '$.access_method_id') FROM access_methods
+		WHERE status = 'issued' AND json_extract(state, '$.code_event_id') IS NOT NULL ORDER BY stream LIMIT 1`,
+		`SELECT convert_from(state, 'UTF8')::jsonb ->> 'access_method_id' FROM access_methods
+		WHERE status = 'issued' AND convert_from(state, 'UTF8')::jsonb ->> 'code_event_id' IS NOT NULL ORDER BY stream LIMIT 1`))
 }
 
 func TestVerifyAndRebuild(t *testing.T) {
@@ -110,12 +109,15 @@ func TestVerifyAndRebuild(t *testing.T) {
 
 func TestVerifyFindsTampering(t *testing.T) {
 	tests := []struct {
-		name  string
-		query string // one statement changing the row of the access method (?)
+		name       string
+		sqlite, pg string // one statement changing the row of the access method (?), in each engine's SQL
 	}{
 		// The status column is what the list endpoint filters on.
-		{"status column", `UPDATE access_methods SET status = 'deleted' WHERE access_method_id = unhex(replace(?, '-', ''))`},
-		{"state", `UPDATE access_methods SET state = json_set(state, '$.status', 'deleted') WHERE access_method_id = unhex(replace(?, '-', ''))`},
+		{"status column", `UPDATE access_methods SET status = 'deleted' WHERE access_method_id = unhex(replace(?, '-', ''))`,
+			`UPDATE access_methods SET status = 'deleted' WHERE access_method_id = decode(replace(?, '-', ''), 'hex')`},
+		{"state", `UPDATE access_methods SET state = json_set(state, '$.status', 'deleted') WHERE access_method_id = unhex(replace(?, '-', ''))`,
+			`UPDATE access_methods SET state = convert_to(jsonb_set(convert_from(state, 'UTF8')::jsonb, '{status}', '"deleted"')::text, 'UTF8')
+				WHERE access_method_id = decode(replace(?, '-', ''), 'hex')`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,7 +127,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			code := accessMethodOf(t, runCLI(t, "", "show", "--db", db, "--reveal-codes", id).stdout)["code"].(string)
 			require.NotEmpty(t, code)
 
-			tamper(t, db, tt.query, id)
+			tamper(t, db, engineSQL(db, tt.sqlite, tt.pg), id)
 			got := runCLI(t, "", "verify", "--db", db)
 			assert.Equal(t, 1, got.code, "verify must fail; stdout:\n%s", got.stdout)
 			assert.Contains(t, got.stdout+got.stderr, id, "verify must name the access method")
@@ -135,10 +137,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 			got = runCLI(t, "", "rebuild", "--db", db)
 			require.Equal(t, 0, got.code, got.stderr)
-			assert.Equal(t, "issued", queryString(t, db,
-				`SELECT status FROM access_methods WHERE access_method_id = unhex(replace(?, '-', ''))`, id))
-			assert.Equal(t, "issued", queryString(t, db,
-				`SELECT json_extract(state, '$.status') FROM access_methods WHERE access_method_id = unhex(replace(?, '-', ''))`, id))
+			byID := engineSQL(db, `access_method_id = unhex(replace(?, '-', ''))`, `access_method_id = decode(replace(?, '-', ''), 'hex')`)
+			assert.Equal(t, "issued", queryString(t, db, `SELECT status FROM access_methods WHERE `+byID, id))
+			assert.Equal(t, "issued", queryString(t, db, engineSQL(db, `SELECT json_extract(state, '$.status') FROM access_methods WHERE `,
+				`SELECT convert_from(state, 'UTF8')::jsonb ->> 'status' FROM access_methods WHERE `)+byID, id))
 			got = runCLI(t, "", "verify", "--db", db)
 			assert.Equal(t, matchesLine(events, methods), verifyLine(t, got.stdout))
 			assert.Equal(t, 0, got.code)

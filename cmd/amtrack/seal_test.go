@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/keyring"
 )
@@ -32,13 +34,13 @@ var generatedCode = regexp.MustCompile(`"code":"([0-9]+)"`)
 // same value, so re-sent events stay duplicates. It returns the JSON Lines
 // and the codes.
 // ingestCoded writes codedStream(methods, seed) to dir/events.jsonl and
-// ingests it into a fresh dir/a.db; it returns the database, the input file,
+// ingests it into a fresh database (tempDB); it returns the database, the input file,
 // the stream and its codes.
 func ingestCoded(t testing.TB, dir string, methods int, seed uint64) (db, input, jsonl string, codes []string) {
 	t.Helper()
 	jsonl, codes = codedStream(t, methods, seed)
 	input = writeFile(t, dir, "events.jsonl", jsonl)
-	db = filepath.Join(dir, "a.db")
+	db = tempDB(t)
 	got := runCLI(t, "", "ingest", "--db", db, input)
 	require.Equal(t, 0, got.code, got.stderr)
 	return db, input, jsonl, codes
@@ -65,9 +67,30 @@ func codedStream(tb testing.TB, methods int, seed uint64) (string, []string) {
 }
 
 // requireNoCodeAtRest fails tb if any code is in the database file, its WAL
-// or its shared-memory file, in clear.
+// or its shared-memory file, in clear. A PostgreSQL server's files are out
+// of a test's reach: there every row of every table of the schema, as text
+// (BYTEA in hex), must hold no code, in clear or in hex.
 func requireNoCodeAtRest(tb testing.TB, db string, codes []string) {
 	tb.Helper()
+	if dbtest.IsPostgres(db) {
+		conn := openSQL(tb, db)
+		defer conn.Close()
+		for _, table := range schemaTables(tb, db) {
+			rows, err := conn.Query(`SELECT t::text FROM "` + table + `" t`)
+			require.NoError(tb, err, table)
+			for rows.Next() {
+				var row string
+				require.NoError(tb, rows.Scan(&row))
+				for _, code := range codes {
+					require.False(tb, strings.Contains(row, code) || strings.Contains(row, hex.EncodeToString([]byte(code))),
+						"code %s in clear in table %s", code, table)
+				}
+			}
+			require.NoError(tb, rows.Err())
+			rows.Close()
+		}
+		return
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		b, err := os.ReadFile(db + suffix)
 		if os.IsNotExist(err) && suffix != "" {
@@ -106,13 +129,13 @@ func TestNoCodeAtRest(t *testing.T) {
 	raw, err := os.ReadFile(input)
 	require.NoError(t, err)
 	require.True(t, bytes.Contains(raw, []byte(codes[0])), "the scan finds codes where they are")
-	db := filepath.Join(dir, "a.db")
+	db := tempDB(t)
 
 	got := runCLI(t, "", "ingest", "--db", db, input)
 	require.Equal(t, 0, got.code, got.stderr)
 	requireNoCodeAtRest(t, db, codes)
-	st, err := os.Stat(db + ".key")
-	require.NoError(t, err, "the key file is made beside the database")
+	st, err := os.Stat(dbtest.KeyFile(t, db))
+	require.NoError(t, err, "the key file is made beside the database (at AMTRACK_KEY_FILE for PostgreSQL)")
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 
 	got = runCLI(t, "", "rebuild", "--db", db)
@@ -158,6 +181,7 @@ func TestNoCodeAtRest(t *testing.T) {
 // for revealing, which says it needs the key; a read never creates a key
 // file.
 func TestRevealNeedsTheKey(t *testing.T) {
+	dbtest.SQLiteOnly(t, "moves the key file beside the database away; a PostgreSQL log has none, and its commands are given the key")
 	dir := t.TempDir()
 	db, _, jsonl, _ := ingestCoded(t, dir, 20, 3)
 	require.NoError(t, os.Rename(db+".key", filepath.Join(dir, "elsewhere.key")))
@@ -194,7 +218,8 @@ func TestRevealNeedsTheKey(t *testing.T) {
 func TestWrongKeyRefused(t *testing.T) {
 	dir := t.TempDir()
 	db, input, _, _ := ingestCoded(t, dir, 10, 5)
-	right, err := keyring.Load(db + ".key")
+	keyFile := dbtest.KeyFile(t, db) // beside an SQLite file; AMTRACK_KEY_FILE's for PostgreSQL
+	right, err := keyring.Load(keyFile)
 	require.NoError(t, err)
 	other := filepath.Join(dir, "other.key")
 	wrong, err := keyring.Create(other)
@@ -218,12 +243,12 @@ func TestWrongKeyRefused(t *testing.T) {
 
 	// The right key, in the environment, still works; no key file is
 	// needed beside the database then.
-	b, err := os.ReadFile(db + ".key")
+	b, err := os.ReadFile(keyFile)
 	require.NoError(t, err)
-	require.NoError(t, os.Remove(db+".key"))
+	require.NoError(t, os.Remove(keyFile))
 	got = runCLIWith(t, Config{Key: string(b)}, "", "ingest", "--db", db, input)
 	require.Equal(t, 0, got.code, got.stderr)
-	_, err = os.Stat(db + ".key")
+	_, err = os.Stat(keyFile)
 	assert.True(t, os.IsNotExist(err), "AMTRACK_KEY makes no key file")
 }
 
@@ -232,6 +257,7 @@ func TestWrongKeyRefused(t *testing.T) {
 // them sealed on its first writing open, then rebuilt and compacted: no code
 // is left in its files, and revealing still shows them.
 func TestLegacyDatabaseSealed(t *testing.T) {
+	dbtest.SQLiteOnly(t, "undoes SQLite's migration 0004_seal and scans the file; a PostgreSQL log is created sealing its codes (one migration, 0001_log)")
 	dir := t.TempDir()
 	db, input, jsonl, codes := ingestCoded(t, dir, 40, 9)
 	makeLegacy(t, db, jsonl)
@@ -310,10 +336,10 @@ func makeLegacy(tb testing.TB, path, jsonl string) {
 // its shared memory, whatever was never checkpointed.
 func TestNoCodeAtRestAfterKill(t *testing.T) {
 	bin := buildBinary(t) // skips under -short
-	dir := t.TempDir()
 	jsonl, codes := codedStream(t, 200, 11)
-	db := filepath.Join(dir, "a.db")
+	db := tempDB(t)
 	cmd := exec.Command(bin, "ingest", "--db", db, "-")
+	cmd.Env = append(os.Environ(), keyEnv(t, db)...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -341,7 +367,8 @@ func TestRekey(t *testing.T) {
 	db, input, jsonl, _ := ingestCoded(t, dir, 20, 13)
 	method, _ := methodWithCode(t, jsonl)
 
-	got := runCLI(t, "", "rekey", "--db", db, db+".key")
+	keyFile := dbtest.KeyFile(t, db) // beside an SQLite file; AMTRACK_KEY_FILE's for PostgreSQL
+	got := runCLI(t, "", "rekey", "--db", db, keyFile)
 	assert.Equal(t, 1, got.code)
 	assert.Contains(t, got.stderr, "already exists: not overwriting a key file")
 
@@ -356,7 +383,7 @@ func TestRekey(t *testing.T) {
 	old := runCLI(t, "", "show", "--db", db, method)
 	assert.Equal(t, 1, old.code)
 	assert.Contains(t, old.stderr, "does not open the database")
-	require.NoError(t, os.Rename(newKey, db+".key"))
+	require.NoError(t, os.Rename(newKey, keyFile))
 	show := runCLI(t, "", "show", "--db", db, "--reveal-codes", method)
 	require.Equal(t, 0, show.code, show.stderr)
 	assert.Contains(t, show.stdout, `"code": "K`)

@@ -34,12 +34,14 @@ func startRun(t *testing.T, args ...string) *running {
 	return startRunWith(t, Config{}, args...)
 }
 
-// startRunWith is startRun with the configuration cfg.
+// startRunWith is startRun with the configuration cfg (and the test key of
+// a PostgreSQL --db when cfg gives none: withTestKey).
 func startRunWith(t *testing.T, cfg Config, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}}
 	done := make(chan error, 1)
+	cfg = withTestKey(t, cfg, args)
 	go func() { done <- Run(ctx, cfg, args, strings.NewReader(""), r.stdout, r.stderr) }()
 	var once sync.Once
 	var err error

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 )
 
@@ -68,7 +68,7 @@ func TestInterrupted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.args[0]+" "+tt.sig.String(), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := Run(interrupted(tt.sig), Config{}, tt.args, strings.NewReader(""), &stdout, &stderr)
+			err := Run(interrupted(tt.sig), withTestKey(t, Config{}, tt.args), tt.args, strings.NewReader(""), &stdout, &stderr)
 			assert.Equal(t, tt.code, exitCode(err, &stderr), stderr.String())
 		})
 	}
@@ -96,7 +96,8 @@ func TestServeSignals(t *testing.T) {
 			defer cancel(nil)
 			stdout, stderr := &testutil.Buffer{}, &testutil.Buffer{}
 			errc := make(chan error, 1)
-			go func() { errc <- Run(ctx, Config{}, tt.args, strings.NewReader(""), stdout, stderr) }()
+			cfg := withTestKey(t, Config{}, tt.args) // on the test's goroutine: it may fail the test
+			go func() { errc <- Run(ctx, cfg, tt.args, strings.NewReader(""), stdout, stderr) }()
 			require.Eventually(t, func() bool { return servingLine.MatchString(stdout.String()) }, time.Minute, 10*time.Millisecond,
 				"stderr: %s", stderr)
 			cancel(&signalCause{sig: tt.sig})
@@ -109,7 +110,11 @@ func TestServeSignals(t *testing.T) {
 
 // eventCount returns the number of events in the log of db.
 func eventCount(db string) (int, error) {
-	conn, err := sql.Open("sqlite3", "file:"+db+"?mode=ro")
+	driver, dsn := "sqlite3", "file:"+db+"?mode=ro"
+	if dbtest.IsPostgres(db) {
+		driver, dsn = "pgx", db
+	}
+	conn, err := sql.Open(driver, dsn)
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +138,7 @@ func waitForEvents(t *testing.T, db string, done <-chan struct{}) {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {
-		if _, err := os.Stat(db); err == nil {
+		if _, err := os.Stat(db); err == nil || dbtest.IsPostgres(db) {
 			if n, err := eventCount(db); err == nil && n > 0 {
 				return
 			}
@@ -162,8 +167,10 @@ func TestIngestInterrupted(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	errc := make(chan error, 1)
 	done := make(chan struct{})
+	args := []string{"ingest", "--db", db, "-"}
+	cfg := withTestKey(t, Config{}, args)
 	go func() {
-		errc <- Run(ctx, Config{}, []string{"ingest", "--db", db, "-"}, pr, &stdout, &stderr)
+		errc <- Run(ctx, cfg, args, pr, &stdout, &stderr)
 		close(done)
 	}()
 	waitForEvents(t, db, done)
@@ -187,14 +194,9 @@ func setIngestBatch(t *testing.T, n int) {
 func TestIngestSummaryAfterFailure(t *testing.T) {
 	setIngestBatch(t, 2)
 	dir := t.TempDir()
-	db := filepath.Join(dir, "amtrack.db")
+	db := tempDB(t)
 	require.Equal(t, 0, runCLI(t, "", "ingest", "--db", db, "-").code)
-	conn, err := sql.Open("sqlite3", db)
-	require.NoError(t, err)
-	_, err = conn.Exec(`CREATE TRIGGER fail_appends BEFORE INSERT ON events WHEN (SELECT count(*) FROM events) >= 2
-		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
-	require.NoError(t, err)
-	require.NoError(t, conn.Close())
+	failAppends(t, db, 2)
 
 	var lines []string
 	for n := 1; n <= 5; n++ {

@@ -20,7 +20,7 @@ import (
 func TestSyncSinkCounts(t *testing.T) {
 	t.Parallel()
 	db := tempDB(t)
-	a, err := openApp(context.Background(), db)
+	a, err := openTestApp(t, db)
 	require.NoError(t, err)
 	defer a.Close()
 	m := api.NewMetrics(nil)

@@ -120,7 +120,7 @@ func runSync(ctx context.Context, e *env, args []string) error {
 		from, err = s.Resume(ctx)
 		if errors.Is(err, seam.ErrNoCheckpoint) {
 			return usageError("no sync checkpoint for %s in %s yet: give --since (e.g. --since %s)",
-				client.BaseURL(), *dbPath, time.Now().UTC().Add(-7*24*time.Hour).Format("2006-01-02T00:00:00Z"))
+				client.BaseURL(), store.Redact(*dbPath), time.Now().UTC().Add(-7*24*time.Hour).Format("2006-01-02T00:00:00Z"))
 		}
 		if err != nil {
 			return err

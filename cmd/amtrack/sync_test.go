@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 	"github.com/amtrack/amtrack/seam"
 	"github.com/amtrack/amtrack/store"
@@ -147,7 +148,7 @@ func generated(t *testing.T, methods int, seed uint64) (all, synced [][]byte) {
 func dumpDB(t *testing.T, path string) string {
 	t.Helper()
 	ctx := context.Background()
-	a, err := openApp(ctx, path)
+	a, err := openTestApp(t, path)
 	require.NoError(t, err)
 	defer a.Close()
 	var b bytes.Buffer
@@ -161,7 +162,7 @@ func webhookDump(t *testing.T, raws [][]byte) string {
 	t.Helper()
 	ctx := context.Background()
 	path := tempDB(t)
-	a, err := openApp(ctx, path)
+	a, err := openTestApp(t, path)
 	require.NoError(t, err)
 	w := store.NewWriter(a.db, a.proj.Apply, 0)
 	var wg sync.WaitGroup
@@ -188,7 +189,7 @@ func webhookDump(t *testing.T, raws [][]byte) string {
 // file beside the database) by event id and the sources seen.
 func logPayloads(t *testing.T, path string) (map[string]string, map[string]int) {
 	t.Helper()
-	db, err := store.OpenReadOnly(context.Background(), path)
+	db, err := store.OpenReadOnlyOptions(context.Background(), path, store.Options{Keyring: dbtest.Keyring(t, path)})
 	require.NoError(t, err)
 	defer db.Close()
 	page, err := db.Log().Events(context.Background(), store.EventFilter{})
@@ -356,8 +357,7 @@ func TestSyncUsage(t *testing.T) {
 			assert.Empty(t, got.stdout)
 		})
 	}
-	_, err := os.Stat(db)
-	assert.True(t, os.IsNotExist(err), "a usage error creates no database")
+	assertNoDatabase(t, db, "a usage error creates no database")
 }
 
 // recentEvents returns n access_method.created events created over the
@@ -599,8 +599,10 @@ func TestSyncFakeSeamConnect(t *testing.T) {
 	fake.do(t, map[string]any{"op": "outage", "routes": []string{"/events/list"}})
 	done := make(chan result, 1)
 	var stdout, stderr testutil.Buffer
+	args := []string{"sync", "--db", db, "--endpoint", fake.URL}
+	cfg := withTestKey(t, Config{SeamAPIKey: fake.APIKey}, args) // on the test's goroutine: it may fail the test
 	go func() {
-		err := Run(context.Background(), Config{SeamAPIKey: fake.APIKey}, []string{"sync", "--db", db, "--endpoint", fake.URL}, strings.NewReader(""), &stdout, &stderr)
+		err := Run(context.Background(), cfg, args, strings.NewReader(""), &stdout, &stderr)
 		done <- result{stdout: stdout.String(), stderr: stderr.String(), code: exitCode(err, &stderr)}
 	}()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), "retrying"); {

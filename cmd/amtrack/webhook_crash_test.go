@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -37,6 +36,13 @@ type serveProc struct {
 	err    error         // Wait's error, once done
 }
 
+// verifyCmd is bin verify on db, with db's test key.
+func verifyCmd(tb testing.TB, bin, db string) *exec.Cmd {
+	cmd := exec.Command(bin, "verify", "--db", db)
+	cmd.Env = append(os.Environ(), keyEnv(tb, db)...)
+	return cmd
+}
+
 // startServe starts bin serve on db at a free loopback port with the test
 // webhook secret and waits until it prints where it serves.
 func startServe(tb testing.TB, bin, db string, args ...string) *serveProc {
@@ -45,6 +51,7 @@ func startServe(tb testing.TB, bin, db string, args ...string) *serveProc {
 	p := &serveProc{cmd: exec.Command(bin, args...), stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "SEAM_WEBHOOK_SECRET="+testWebhookSecret, "AMTRACK_API_TOKEN=", "AMTRACK_ADDR=",
 		"AMTRACK_LOG_LEVEL=", "AMTRACK_DB=", "AMTRACK_REVEAL_CODES=")
+	p.cmd.Env = append(p.cmd.Env, keyEnv(tb, db)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	require.NoError(tb, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
@@ -213,7 +220,7 @@ func TestWebhookCrash(t *testing.T) {
 	t.Logf("seed %d (set AMTRACK_CRASH_SEED to repeat the kill times)", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
-	db := filepath.Join(t.TempDir(), "amtrack.db")
+	db := tempDB(t)
 	events := testutil.First(t, rounds*perRnd, 42)
 	idOf := func(raw []byte) string {
 		var v struct {
@@ -357,7 +364,7 @@ func TestWebhookCrash(t *testing.T) {
 			round+1, killAfter, len(results), appended, dups, len(inFlight))
 
 		// The projection, committed with the log, matches it after the crash.
-		out, err := exec.Command(bin, "verify", "--db", db).CombinedOutput()
+		out, err := verifyCmd(t, bin, db).CombinedOutput()
 		require.NoError(t, err, "verify after the kill of round %d: %s", round+1, out)
 		assert.Contains(t, string(out), "projection matches the log")
 
@@ -371,7 +378,7 @@ func TestWebhookCrash(t *testing.T) {
 	srv := startServe(t, bin, db)
 	check(rounds, srv.base)
 	require.NoError(t, srv.stop(), "a clean stop; stderr: %s", srv.stderr)
-	out, err := exec.Command(bin, "verify", "--db", db).CombinedOutput()
+	out, err := verifyCmd(t, bin, db).CombinedOutput()
 	require.NoError(t, err, "verify: %s", out)
 	assert.Contains(t, string(out), "projection matches the log")
 	t.Logf("%d events acknowledged over %d rounds; %s", len(acked), rounds, bytes.TrimSpace(out))
