@@ -170,7 +170,10 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}
 
 	// Catch up with what was appended meanwhile and swap, holding the writer.
-	err = p.db.Update(ctx, func(tx *store.Tx) error {
+	err = p.swap(ctx, func(tx *store.Tx) error {
+		if err := lockLive(ctx, tx); err != nil {
+			return err
+		}
 		if err := checkClaim(ctx, tx, c); err != nil {
 			return err
 		}
@@ -184,15 +187,6 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		if n := len(tail); n > 0 {
 			stats.Seq = tail[n-1].Seq
 			stats.Events += int64(n)
-		}
-		if p.db.Engine() == store.Postgres {
-			// The drop waits for the snapshots reading the live tables
-			// (store.DB.LockInSnapshots), and every reader queues behind
-			// it: a long one (a verify) fails the swap rather than
-			// stalling the API.
-			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
-				return err
-			}
 		}
 		for _, name := range liveTables {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name); err != nil {
@@ -214,6 +208,70 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		return stats, fmt.Errorf("swap: %w", err)
 	}
 	return stats, nil
+}
+
+// swapWait bounds how long a rebuild's swap waits for the snapshots that
+// read the live tables to end (a verify of a large log reads them for
+// minutes); swapTry is one attempt's wait for their locks.
+const (
+	swapWait  = 10 * time.Minute
+	swapTry   = "100ms"
+	swapPause = 200 * time.Millisecond
+)
+
+// swap runs fn, the swap's write transaction, again while it finds the live
+// tables locked by readers (PostgreSQL): each attempt waits at most swapTry
+// for their locks, holding the writer lock, then lets writers and readers
+// go on for swapPause. A reader that holds its lock while it waits for
+// another of its own (a snapshot opening a cursor, store.Snapshot) would
+// otherwise wait behind the swap's queued request, and the swap for it.
+func (p *Projection) swap(ctx context.Context, fn func(tx *store.Tx) error) error {
+	deadline := time.Now().Add(swapWait)
+	for {
+		err := p.db.Update(ctx, fn)
+		if !store.IsLockTimeout(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the live tables were read without a pause for %s (a long verify or dump?): run rebuild again: %w", swapWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(swapPause):
+		}
+	}
+}
+
+// lockLive takes, on PostgreSQL, the ACCESS EXCLUSIVE locks the swap's
+// DROP needs, first and waiting at most swapTry (store.IsLockTimeout then),
+// so that a swap never sits queued in front of readers for long. Nothing
+// on SQLite, whose readers keep their own snapshot's tables.
+func lockLive(ctx context.Context, tx *store.Tx) error {
+	if tx.Engine() != store.Postgres {
+		return nil
+	}
+	var present []string // none before the first rebuild
+	for _, name := range liveTables {
+		var reg sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT to_regclass(?)::text`, name).Scan(&reg); err != nil {
+			return err
+		}
+		if reg.Valid {
+			present = append(present, name)
+		}
+	}
+	if len(present) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+swapTry+`'`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(present, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `RESET lock_timeout`)
+	return err
 }
 
 // firstError returns the first error that is not a cancellation caused by

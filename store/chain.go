@@ -255,26 +255,34 @@ type Backfill struct {
 // Backfill returns how the chain started (zero before the migration ran).
 // Errors: internal.
 func (l Log) Backfill(ctx context.Context) (Backfill, error) {
-	rows, err := l.q.QueryContext(ctx, `SELECT key, value FROM log_meta WHERE key IN ('chain_backfilled_to', 'chain_backfilled_at')`)
+	rows, err := l.q.QueryContext(ctx, `SELECT key, value FROM log_meta WHERE key IN
+		('chain_backfilled_to', 'chain_backfilled_at', 'source_chain_backfilled_to', 'source_chain_backfilled_at')`)
 	if err != nil {
 		return Backfill{}, fmt.Errorf("read log_meta: %w", err)
 	}
 	defer rows.Close()
-	var b Backfill
+	m := map[string]int64{}
 	for rows.Next() {
 		var k string
 		var v int64
 		if err := rows.Scan(&k, &v); err != nil {
 			return Backfill{}, fmt.Errorf("read log_meta: %w", err)
 		}
-		if k == "chain_backfilled_to" {
-			b.To = v
-		} else {
-			b.At = time.Unix(0, v).UTC()
-		}
+		m[k] = v
 	}
 	if err := rows.Err(); err != nil {
 		return Backfill{}, fmt.Errorf("read log_meta: %w", err)
+	}
+	// A copy (store.Copy) records its source's start under source_ keys:
+	// the chain, and so what it can show, is the source's.
+	prefix := ""
+	if _, ok := m["source_chain_backfilled_to"]; ok {
+		prefix = "source_"
+	}
+	var b Backfill
+	b.To = m[prefix+"chain_backfilled_to"]
+	if at, ok := m[prefix+"chain_backfilled_at"]; ok {
+		b.At = time.Unix(0, at).UTC()
 	}
 	return b, nil
 }

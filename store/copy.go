@@ -272,6 +272,16 @@ func (tx *Tx) copyMeta(ctx context.Context, snap *Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("read log_meta: %w", err)
 	}
+	// How the source's chain started (a log chained when it was upgraded
+	// cannot show edits made before) is the copy's too, but the target
+	// recorded its own start when it was created, and log_meta is
+	// append-only: the source's goes under source_ keys, which Backfill
+	// reads first.
+	b, err := snap.Log().Backfill(ctx)
+	if err != nil {
+		return err
+	}
+	metas = append(metas, row{key: "source_chain_backfilled_to", v1: b.To}, row{key: "source_chain_backfilled_at", v1: b.At.UnixNano()})
 	for _, r := range metas {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, r.key, r.v1); err != nil {
 			return fmt.Errorf("copy log_meta: %w", err)

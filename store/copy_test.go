@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -300,4 +301,35 @@ func TestCopyNeedsSourceKey(t *testing.T) {
 	res, err := store.Copy(ctx, src, same, nil)
 	require.NoError(t, err)
 	assert.False(t, res.Rewrapped)
+}
+
+// TestCopyKeepsHowTheChainStarted: a source whose chain was backfilled when
+// it was upgraded (events before that seq cannot show an edit made before
+// the upgrade) gives a copy that says the same, though the copy recorded
+// its own start, from seq 0, when it was created.
+func TestCopyKeepsHowTheChainStarted(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	_, err = db.Append(ctx, pending(testutil.ParseAll(t, testutil.First(t, 30, 5))...), nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	// As an upgrade from before the chain leaves it: chained up to seq 12.
+	dbtest.Exec(t, path, `DROP TRIGGER log_meta_no_update`,
+		`UPDATE log_meta SET value = 12 WHERE key = 'chain_backfilled_to'`,
+		`UPDATE log_meta SET value = 1700000000000000000 WHERE key = 'chain_backfilled_at'`)
+	src, err := store.OpenReadOnly(ctx, path)
+	require.NoError(t, err)
+	defer src.Close()
+	want, err := src.Log().Backfill(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 12, want.To)
+
+	dst := MustOpen(t)
+	_, err = store.Copy(ctx, src, dst, nil)
+	require.NoError(t, err)
+	got, err := dst.Log().Backfill(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -77,6 +78,10 @@ type Options struct {
 	// by a writing open when missing; a read-only open without it reads
 	// everything but the codes.
 	Keyring *keyring.Keyring
+	// LockWait is, on PostgreSQL, how long a write waits for the log's
+	// writer lock (and any other lock) before it is unavailable (default
+	// 30 s: a process that froze holding it does not stop every writer).
+	LockWait time.Duration
 	// KeySource names Keyring in messages ("the key file /etc/amtrack.key",
 	// "the key in AMTRACK_KEY").
 	KeySource string
@@ -264,14 +269,14 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	commit, err := db.beginWrite(ctx, sqlTx)
 	if err != nil {
 		_ = sqlTx.Rollback()
-		return unavailable(fmt.Errorf("begin: %w", err))
+		return db.unavailable(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return unavailable(err)
+		return db.unavailable(err)
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return unavailable(fmt.Errorf("commit: %w", err))
+		return db.unavailable(fmt.Errorf("commit: %w", err))
 	}
 	commit()
 	db.rememberStreams(tx.streams)
@@ -285,9 +290,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // chain, when SQLite refused the write for want of room or a writable file
 // (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN): the event
 // was not stored, and a retry once the disk is mended may succeed.
-func unavailable(err error) error {
-	if pe := pgUnavailable(err); pe != nil {
-		return pe
+func (db *DB) unavailable(err error) error {
+	if db.engine == Postgres {
+		if pe := pgUnavailable(err); pe != nil {
+			return pe
+		}
+		return err
 	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
@@ -306,12 +314,13 @@ func unavailable(err error) error {
 // On PostgreSQL, where one connection runs one query at a time, each
 // QueryContext runs in a transaction of its own on another connection that
 // imports the snapshot (SET TRANSACTION SNAPSHOT), so that several result
-// sets can be open at once, as on SQLite; QueryRowContext uses the first.
+// sets can be open at once, as on SQLite; QueryRowContext uses the first
+// transaction, so it must not run on two goroutines at once.
 type Snapshot struct {
 	*sql.Tx
 	db *DB
 
-	pgSnapshot string // the exported snapshot, on PostgreSQL
+	pgSnapshot string // the exported snapshot, on PostgreSQL, once a cursor asked for it
 	mu         sync.Mutex
 	cursors    []*sql.Tx
 }
@@ -329,10 +338,17 @@ func (db *DB) LockInSnapshots(tables ...string) { db.snapshotLocks = tables }
 // Engine returns the engine of the snapshot's database.
 func (s *Snapshot) Engine() Engine { return s.db.engine }
 
+// Engine returns the engine of the transaction's database.
+func (tx *Tx) Engine() Engine { return tx.db.engine }
+
 // QueryContext runs a query in the snapshot.
 func (s *Snapshot) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s.pgSnapshot == "" {
+	if s.db.engine != Postgres {
 		return s.Tx.QueryContext(ctx, query, args...)
+	}
+	snapshot, err := s.export(ctx)
+	if err != nil {
+		return nil, err
 	}
 	tx, err := s.db.cursors.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
@@ -341,10 +357,24 @@ func (s *Snapshot) QueryContext(ctx context.Context, query string, args ...any) 
 	s.mu.Lock()
 	s.cursors = append(s.cursors, tx)
 	s.mu.Unlock()
-	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+s.pgSnapshot+`'`); err != nil {
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`); err != nil {
 		return nil, fmt.Errorf("begin snapshot cursor: %w", err)
 	}
 	return tx.QueryContext(ctx, query, args...)
+}
+
+// export returns the snapshot's id for the cursors, exporting it on first
+// use (most snapshots never open a second result set). It is the snapshot
+// of the first transaction, taken by its first query.
+func (s *Snapshot) export(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pgSnapshot == "" {
+		if err := s.Tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&s.pgSnapshot); err != nil {
+			return "", fmt.Errorf("begin snapshot cursor: %w", err)
+		}
+	}
+	return s.pgSnapshot, nil
 }
 
 // end ends the cursors' transactions.
@@ -379,9 +409,6 @@ func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
 			if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(db.snapshotLocks, ", ")+` IN ACCESS SHARE MODE`); err != nil {
 				return fmt.Errorf("begin snapshot: %w", err)
 			}
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT pg_export_snapshot()`).Scan(&s.pgSnapshot); err != nil {
-			return fmt.Errorf("begin snapshot: %w", err)
 		}
 		defer s.end()
 	}

@@ -65,8 +65,10 @@ func Redact(target string) string {
 
 // The SQL of this package and of the read model is written once, with
 // SQLite's positional ? parameters and the SQL both engines share. On
-// PostgreSQL each connection rewrites ? to $1, $2, ... (outside quotes and
-// comments) before pgx sees the statement: pgConnector wraps pgx's
+// PostgreSQL each connection rewrites ? to $1, $2, ... (outside '...'
+// strings, "..." identifiers and -- comments: it does not parse /* */
+// comments, E'' strings, dollar quotes or jsonb's ? operator, which no
+// statement of amtrack's uses) before pgx sees the statement: pgConnector wraps pgx's
 // database/sql connector, and everything else about the connection (its
 // statement cache, transactions, types) is pgx's own.
 
@@ -115,8 +117,8 @@ func intBools(args []driver.NamedValue) []driver.NamedValue {
 // (bulk inserts vary only in their row count).
 var rebound sync.Map
 
-// rebind returns query with each ? parameter outside string literals,
-// quoted identifiers and comments numbered $1, $2, ... in order.
+// rebind returns query with each ? parameter outside '...' strings, "..."
+// identifiers and -- comments numbered $1, $2, ... in order.
 func rebind(query string) string {
 	if v, ok := rebound.Load(query); ok {
 		return v.(string)

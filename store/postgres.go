@@ -10,6 +10,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,24 @@ import (
 // pgWriterLock takes the log's writer lock: an advisory lock keyed by the
 // schema, held until the transaction ends.
 const pgWriterLock = `SELECT pg_advisory_xact_lock(1634562155, hashtext(current_schema()))`
+
+// pgWriterLockWait bounds the wait for the writer lock (the writer's
+// lock_timeout): past it the write is unavailable (a webhook answers 503 and
+// Seam retries), rather than waiting on a process that froze holding it.
+// pgWriterIdle is the writer's idle_in_transaction_session_timeout: the
+// server ends the session of a process that stopped mid-transaction
+// (SIGSTOP, a paused VM, a network partition), which releases the lock.
+const (
+	pgWriterLockWait = "30s"
+	pgWriterIdle     = "60s"
+)
+
+// IsLockTimeout reports whether err is PostgreSQL's lock_timeout
+// (SQLSTATE 55P03).
+func IsLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
 
 // pgxParseConfig parses a PostgreSQL URL, refusing one that does not parse
 // with an invalid_input error that does not print its password.
@@ -59,9 +78,13 @@ func openPostgres(ctx context.Context, target string, opts Options) (*DB, error)
 	// Synchronous OFF (tests, bulk loads that can be redone) is PostgreSQL's
 	// synchronous_commit off: a crash may lose the last commits, never
 	// corrupt the log. Otherwise the server's setting (on by default).
-	var params map[string]string
+	lockWait := pgWriterLockWait
+	if opts.LockWait > 0 {
+		lockWait = strconv.FormatInt(opts.LockWait.Milliseconds(), 10) + "ms"
+	}
+	params := map[string]string{"lock_timeout": lockWait, "idle_in_transaction_session_timeout": pgWriterIdle}
 	if strings.EqualFold(opts.Synchronous, "OFF") {
-		params = map[string]string{"synchronous_commit": "off"}
+		params["synchronous_commit"] = "off"
 	}
 	write, err := openPostgresPool(target, false, params)
 	if err != nil {
@@ -96,6 +119,7 @@ func openPostgres(ctx context.Context, target string, opts Options) (*DB, error)
 	if db.cursors, err = openPostgresPool(target, true, nil); err != nil {
 		return fail(err)
 	}
+	db.cursors.SetMaxIdleConns(8)
 	return db, nil
 }
 
@@ -118,6 +142,7 @@ func openPostgresReadOnly(ctx context.Context, target string) (*DB, error) {
 		read.Close()
 		return nil, err
 	}
+	cursors.SetMaxIdleConns(8)
 	return &DB{path: name, engine: Postgres, read: read, cursors: cursors, keys: &keys{deks: map[domain.ID]cachedKey{}}}, nil
 }
 
@@ -202,7 +227,9 @@ func (db *DB) beginWrite(ctx context.Context, tx *sql.Tx) (commit func(), err er
 // or memory, shutting down, unreachable, read only (a standby), or a
 // connection that broke, is unavailable (nil: not such an error).
 func pgUnavailable(err error) error {
-	if err == nil {
+	// A canceled or timed-out context is the caller's (it is a net.Error
+	// too), not the server's.
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
 	var pe *pgconn.PgError
@@ -213,6 +240,10 @@ func pgUnavailable(err error) error {
 	case errors.As(err, &pe):
 		switch {
 		case strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "25006":
+			what = pe.Code + " " + pe.Message
+		case pe.Code == "55P03": // lock_timeout: another session held a lock this write needs too long
+			what = pe.Code + " another session held a lock this write needs (the log's writer lock, or a table) past lock_timeout"
+		case pe.Code == "25P03": // idle_in_transaction_session_timeout ended this session
 			what = pe.Code + " " + pe.Message
 		}
 	case errors.As(err, &ce):
@@ -228,10 +259,11 @@ func pgUnavailable(err error) error {
 }
 
 // pgTriggersQuery lists the append-only triggers of the current schema as
-// pg_get_triggerdef prints them (DISABLED appended to a disabled one), and
+// pg_get_triggerdef prints them, with DISABLED appended to one that does not
+// fire in an ordinary session (disabled, or enabled for replicas only), and
 // the function they call as its CREATE FUNCTION statement.
 const pgTriggersQuery = `SELECT t.tgname,
-		pg_get_triggerdef(t.oid) || CASE WHEN t.tgenabled = 'D' THEN ' DISABLED' ELSE '' END
+		pg_get_triggerdef(t.oid) || CASE WHEN t.tgenabled IN ('O', 'A') THEN '' ELSE ' DISABLED' END
 	FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
 	UNION ALL
