@@ -168,33 +168,13 @@ func logIndex(t *testing.T, hc *http.Client, base string) map[string]struct {
 		seq    int64
 		source string
 	}{}
-	var after int64
-	for {
-		res, err := hc.Get(fmt.Sprintf("%s/v1/events?after_seq=%d&limit=1000", base, after))
-		require.NoError(t, err)
-		var page struct {
-			Events []struct {
-				Seq    int64  `json:"seq"`
-				Source string `json:"source"`
-				Event  struct {
-					EventID string `json:"event_id"`
-				} `json:"event"`
-			} `json:"events"`
-		}
-		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.NoError(t, json.NewDecoder(res.Body).Decode(&page))
-		res.Body.Close()
-		if len(page.Events) == 0 {
-			return out
-		}
-		for _, e := range page.Events {
-			out[e.Event.EventID] = struct {
-				seq    int64
-				source string
-			}{e.Seq, e.Source}
-			after = e.Seq
-		}
+	for _, e := range walkEvents(t, hc, base) {
+		out[e.id] = struct {
+			seq    int64
+			source string
+		}{e.seq, e.source}
 	}
+	return out
 }
 
 // TestWebhookCrash runs the real binary, sends signed webhooks from many
