@@ -70,23 +70,7 @@ func fillSource(t *testing.T, db *store.DB, n int) *store.DB {
 // driver gives it.
 func rows(t *testing.T, db *store.DB, query string) [][]any {
 	t.Helper()
-	rs, err := db.Reader().QueryContext(context.Background(), query)
-	require.NoError(t, err)
-	defer rs.Close()
-	cols, err := rs.Columns()
-	require.NoError(t, err)
-	var out [][]any
-	for rs.Next() {
-		row := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range row {
-			ptrs[i] = &row[i]
-		}
-		require.NoError(t, rs.Scan(ptrs...))
-		out = append(out, row)
-	}
-	require.NoError(t, rs.Err())
-	return out
+	return dbtest.Rows(t, db.Reader(), query)
 }
 
 // allRecords returns every record of db's log, read with its key. (Limit

@@ -113,6 +113,17 @@ func intBools(args []driver.NamedValue) []driver.NamedValue {
 	return args
 }
 
+// Rebind returns query, written with ? parameters as amtrack's SQL is, in
+// the form the engine of target takes: for PostgreSQL numbered $1, $2, ...
+// (as every amtrack connection does it, for SQL run outside amtrack, such as
+// a test's), for SQLite as it is.
+func Rebind(target, query string) string {
+	if EngineOf(target) != Postgres {
+		return query
+	}
+	return rebind(query)
+}
+
 // rebound caches rebind's answers: the statements are a small fixed set
 // (bulk inserts vary only in their row count).
 var rebound sync.Map

@@ -13,6 +13,7 @@ import (
 
 	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
+	"github.com/amtrack/amtrack/store"
 )
 
 // headLine is verify's second line on success.
@@ -43,16 +44,16 @@ func verifyHead(t *testing.T, db string) string {
 // or psql would.
 func execSQL(t *testing.T, db string, stmts ...string) {
 	t.Helper()
-	dbExec(t, db, stmts...)
+	dbtest.Exec(t, db, stmts...)
 }
 
 // queryInt reads one integer from the database.
 func queryInt(t *testing.T, db, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
-	require.NoError(t, conn.QueryRowContext(context.Background(), placeholders(db, query), args...).Scan(&n), query)
+	require.NoError(t, conn.QueryRowContext(context.Background(), store.Rebind(db, query), args...).Scan(&n), query)
 	return n
 }
 
@@ -83,7 +84,7 @@ func replaceRow(seq int64, set map[string]string) string {
 // The triggers are left as they were.
 func pgTamper(t *testing.T, db string, stmts ...string) {
 	t.Helper()
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
 	tx, err := conn.BeginTx(context.Background(), nil)
 	require.NoError(t, err)

@@ -102,23 +102,7 @@ func tableRows(t *testing.T, target, query string) [][]any {
 	db, err := store.OpenReadOnly(context.Background(), target)
 	require.NoError(t, err)
 	defer db.Close()
-	rows, err := db.Reader().Query(query)
-	require.NoError(t, err)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	var out [][]any
-	for rows.Next() {
-		row := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range row {
-			ptrs[i] = &row[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		out = append(out, row)
-	}
-	require.NoError(t, rows.Err())
-	return out
+	return dbtest.Rows(t, db.Reader(), query)
 }
 
 // requireSameRows fails t unless the databases want and got hold the same

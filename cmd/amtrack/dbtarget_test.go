@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +19,7 @@ import (
 // The commands' tests run on the engine under test (internal/dbtest):
 // tempDB is a fresh SQLite file or a fresh PostgreSQL schema, runCLIWith
 // gives a PostgreSQL --db the key it needs, and the tests' own SQL goes
-// through openSQL. Tests of what only an SQLite file has (its bytes, WAL
+// through dbtest.Raw. Tests of what only an SQLite file has (its bytes, WAL
 // files, VACUUM INTO, foreign files) skip on PostgreSQL with
 // dbtest.SQLiteOnly.
 
@@ -66,55 +65,10 @@ func dbArg(args []string) string {
 	return db
 }
 
-// openSQL opens a plain connection pool to db, as someone with the sqlite3
-// shell or psql would: on SQLite without foreign keys and recursive
-// triggers; on PostgreSQL in the URL's schema. The caller closes it (on
-// SQLite the last connection's close checkpoints the WAL into the file).
-func openSQL(tb testing.TB, db string) *sql.DB {
-	tb.Helper()
-	driver := "sqlite3"
-	if dbtest.IsPostgres(db) {
-		driver = "pgx"
-	}
-	conn, err := sql.Open(driver, db)
-	require.NoError(tb, err)
-	return conn
-}
-
-// placeholders rewrites the ? parameters of a test's query to $1, $2, ...
-// for PostgreSQL (the tests' queries have no ? in their literals).
-func placeholders(db, query string) string {
-	if !dbtest.IsPostgres(db) {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// dbExec runs statements on db through openSQL.
-func dbExec(tb testing.TB, db string, stmts ...string) {
-	tb.Helper()
-	conn := openSQL(tb, db)
-	defer conn.Close()
-	for _, s := range stmts {
-		_, err := conn.ExecContext(context.Background(), s)
-		require.NoError(tb, err, s)
-	}
-}
-
 // schemaTables lists the tables of a PostgreSQL URL's schema.
 func schemaTables(tb testing.TB, db string) []string {
 	tb.Helper()
-	conn := openSQL(tb, db)
+	conn := dbtest.Raw(tb, db)
 	defer conn.Close()
 	rows, err := conn.QueryContext(context.Background(),
 		`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`)
@@ -175,7 +129,7 @@ func assertNoDatabase(tb testing.TB, db, msg string) {
 func failAppends(tb testing.TB, db string, n int) {
 	tb.Helper()
 	if dbtest.IsPostgres(db) {
-		dbExec(tb, db, `CREATE FUNCTION fail_appends() RETURNS trigger LANGUAGE plpgsql AS $$
+		dbtest.Exec(tb, db, `CREATE FUNCTION fail_appends() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN
 				IF (SELECT count(*) FROM events) >= `+strconv.Itoa(n)+` THEN RAISE EXCEPTION 'injected failure'; END IF;
 				RETURN NEW;
@@ -183,6 +137,6 @@ func failAppends(tb testing.TB, db string, n int) {
 			`CREATE TRIGGER fail_appends BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_appends()`)
 		return
 	}
-	dbExec(tb, db, `CREATE TRIGGER fail_appends BEFORE INSERT ON events WHEN (SELECT count(*) FROM events) >= `+strconv.Itoa(n)+`
+	dbtest.Exec(tb, db, `CREATE TRIGGER fail_appends BEFORE INSERT ON events WHEN (SELECT count(*) FROM events) >= `+strconv.Itoa(n)+`
 		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
 }

@@ -14,15 +14,16 @@ import (
 
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/internal/dbtest"
+	"github.com/amtrack/amtrack/store"
 )
 
 // countQuery runs one query returning an int64 on the database db.
 func countQuery(tb testing.TB, db, query string, args ...any) int64 {
 	tb.Helper()
 	var n int64
-	conn := openSQL(tb, db)
+	conn := dbtest.Raw(tb, db)
 	defer conn.Close()
-	require.NoError(tb, conn.QueryRow(placeholders(db, query), args...).Scan(&n))
+	require.NoError(tb, conn.QueryRow(store.Rebind(db, query), args...).Scan(&n))
 	return n
 }
 
@@ -30,9 +31,9 @@ func countQuery(tb testing.TB, db, query string, args ...any) int64 {
 func wrappedKey(tb testing.TB, db string, id domain.ID) []byte {
 	tb.Helper()
 	var b []byte
-	conn := openSQL(tb, db)
+	conn := dbtest.Raw(tb, db)
 	defer conn.Close()
-	require.NoError(tb, conn.QueryRow(placeholders(db, `SELECT wrapped FROM method_keys WHERE access_method_id = ?`), id[:]).Scan(&b))
+	require.NoError(tb, conn.QueryRow(store.Rebind(db, `SELECT wrapped FROM method_keys WHERE access_method_id = ?`), id[:]).Scan(&b))
 	return b
 }
 

@@ -62,7 +62,7 @@ func withPassword(t *testing.T, db, password string) string {
 func schemaContents(t *testing.T, db string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
 	for _, table := range schemaTables(t, db) {
 		var sum string
@@ -76,7 +76,7 @@ func schemaContents(t *testing.T, db string) map[string]string {
 func schemaExists(t *testing.T, db, schema string) bool {
 	t.Helper()
 	var n int
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
 	require.NoError(t, conn.QueryRow(`SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1`, schema).Scan(&n))
 	return n > 0
@@ -99,27 +99,27 @@ func TestPostgresReadCommandsDoNotWrite(t *testing.T) {
 			"no amtrack log in the PostgreSQL database"},
 		{"another application's tables", func(t *testing.T) string {
 			db := pgTarget(t)
-			dbExec(t, db, `CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'hi')`)
+			dbtest.Exec(t, db, `CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'hi')`)
 			return db
 		}, "holds another application's tables (notes), not an amtrack log"},
 		{"no migrations applied", func(t *testing.T) string {
 			db := pgUpdateDB(t)
-			dbExec(t, db, `DELETE FROM schema_migrations`)
+			dbtest.Exec(t, db, `DELETE FROM schema_migrations`)
 			return db
 		}, "older amtrack (migration 0001_log not applied): run amtrack rebuild"},
 		{"stale projection", func(t *testing.T) string {
 			db := pgUpdateDB(t)
-			dbExec(t, db, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
+			dbtest.Exec(t, db, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
 			return db
 		}, "run amtrack rebuild"},
 		{"projection of another version", func(t *testing.T) string {
 			db := pgUpdateDB(t)
-			dbExec(t, db, `UPDATE projection_meta SET value = 999 WHERE key = 'schema_version'`)
+			dbtest.Exec(t, db, `UPDATE projection_meta SET value = 999 WHERE key = 'schema_version'`)
 			return db
 		}, "read model of version 999"},
 		{"no projection", func(t *testing.T) string {
 			db := pgUpdateDB(t)
-			dbExec(t, db, `DROP TABLE projection_meta`)
+			dbtest.Exec(t, db, `DROP TABLE projection_meta`)
 			return db
 		}, "has no read model: run amtrack rebuild"},
 	}
@@ -159,7 +159,7 @@ func TestPostgresRebuildRefusesEmptyAndForeign(t *testing.T) {
 	assert.Empty(t, schemaTables(t, empty), "rebuild created tables")
 
 	other := pgTarget(t)
-	dbExec(t, other, `CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'hi')`)
+	dbtest.Exec(t, other, `CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'hi')`)
 	before := schemaContents(t, other)
 	for _, args := range [][]string{{"rebuild"}, {"ingest", "-"}, {"forget", testutil.MethodID(1)}} {
 		got = runCLI(t, testutil.MethodEvent(1, "created", "")+"\n", append([]string{args[0], "--db", other}, args[1:]...)...)
@@ -216,9 +216,9 @@ func TestPostgresPasswordRedacted(t *testing.T) {
 	const password = "s3cret-Pa55word" // the test server takes any password (trust)
 	input := writeFile(t, t.TempDir(), "events.jsonl", testutil.MethodEvent(1, "created", "")+"\n")
 	foreign := pgTarget(t)
-	dbExec(t, foreign, `CREATE TABLE notes (id BIGINT PRIMARY KEY)`)
+	dbtest.Exec(t, foreign, `CREATE TABLE notes (id BIGINT PRIMARY KEY)`)
 	unmigrated := pgUpdateDB(t)
-	dbExec(t, unmigrated, `DELETE FROM schema_migrations`)
+	dbtest.Exec(t, unmigrated, `DELETE FROM schema_migrations`)
 	log := pgUpdateDB(t)
 
 	tests := []struct {

@@ -24,13 +24,6 @@ func fileSum(tb testing.TB, path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// sqliteExec runs statements on path through a plain connection of its own
-// (psql's, for a PostgreSQL URL).
-func sqliteExec(tb testing.TB, path string, stmts ...string) {
-	tb.Helper()
-	dbExec(tb, path, stmts...)
-}
-
 // updateDB returns a fresh database holding the update scenario.
 func updateDB(tb testing.TB) string {
 	tb.Helper()
@@ -63,32 +56,32 @@ func TestReadCommandsDoNotWrite(t *testing.T) {
 		{"empty file", func(t *testing.T) string { return writeFile(t, t.TempDir(), "empty.db", "") }, "is an empty file"},
 		{"empty SQLite database", func(t *testing.T) string {
 			path := filepath.Join(t.TempDir(), "blank.db")
-			sqliteExec(t, path, `PRAGMA user_version = 7`)
+			dbtest.Exec(t, path, `PRAGMA user_version = 7`)
 			return path
 		}, "empty SQLite database"},
 		{"another application's SQLite database", func(t *testing.T) string {
 			path := filepath.Join(t.TempDir(), "other.db")
-			sqliteExec(t, path, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, `INSERT INTO notes (body) VALUES ('hi')`)
+			dbtest.Exec(t, path, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, `INSERT INTO notes (body) VALUES ('hi')`)
 			return path
 		}, "another application (tables notes)"},
 		{"older migrations", func(t *testing.T) string {
 			path := updateDB(t)
-			sqliteExec(t, path, `DELETE FROM schema_migrations WHERE version = '0002_sync'`)
+			dbtest.Exec(t, path, `DELETE FROM schema_migrations WHERE version = '0002_sync'`)
 			return path
 		}, "older amtrack (migration 0002_sync not applied): run amtrack rebuild"},
 		{"stale projection", func(t *testing.T) string {
 			path := updateDB(t)
-			sqliteExec(t, path, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
+			dbtest.Exec(t, path, `UPDATE projection_meta SET value = 0 WHERE key = 'schema_version'`)
 			return path
 		}, "run amtrack rebuild"},
 		{"projection of another version", func(t *testing.T) string {
 			path := updateDB(t)
-			sqliteExec(t, path, `UPDATE projection_meta SET value = 999 WHERE key = 'schema_version'`)
+			dbtest.Exec(t, path, `UPDATE projection_meta SET value = 999 WHERE key = 'schema_version'`)
 			return path
 		}, "read model of version 999"},
 		{"no projection", func(t *testing.T) string {
 			path := updateDB(t)
-			sqliteExec(t, path, `DROP TABLE projection_meta`)
+			dbtest.Exec(t, path, `DROP TABLE projection_meta`)
 			return path
 		}, "has no read model: run amtrack rebuild"},
 	}
@@ -148,7 +141,7 @@ func TestRebuildRefusesMissingAndForeign(t *testing.T) {
 	assert.NoFileExists(t, missing)
 
 	other := filepath.Join(t.TempDir(), "other.db")
-	sqliteExec(t, other, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`)
+	dbtest.Exec(t, other, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`)
 	sum := fileSum(t, other)
 	got = runCLI(t, "", "rebuild", "--db", other)
 	assert.Equal(t, 1, got.code)
@@ -169,7 +162,7 @@ func TestReadCommandAfterRebuildOfStaleProjection(t *testing.T) {
 		// undoes: only the projection is stale.
 		stale = stale[:1]
 	}
-	sqliteExec(t, path, stale...)
+	dbtest.Exec(t, path, stale...)
 	require.Equal(t, 1, runCLI(t, "", "verify", "--db", path).code)
 	got := runCLI(t, "", "rebuild", "--db", path)
 	require.Equal(t, 0, got.code, got.stderr)

@@ -14,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
+	"github.com/amtrack/amtrack/store"
 )
 
 // ingestGenerated fills a fresh database with generate's stream for seed and
@@ -43,9 +45,9 @@ var rebuiltLine = regexp.MustCompile(`^rebuilt (\d+) access methods and (\d+) gr
 // tamper runs one statement on the database through its own connection.
 func tamper(t *testing.T, db, query string, args ...any) {
 	t.Helper()
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
-	res, err := conn.ExecContext(context.Background(), placeholders(db, query), args...)
+	res, err := conn.ExecContext(context.Background(), store.Rebind(db, query), args...)
 	require.NoError(t, err)
 	n, err := res.RowsAffected()
 	require.NoError(t, err)
@@ -56,9 +58,9 @@ func tamper(t *testing.T, db, query string, args ...any) {
 func queryString(t *testing.T, db, query string, args ...any) string {
 	t.Helper()
 	var s string
-	conn := openSQL(t, db)
+	conn := dbtest.Raw(t, db)
 	defer conn.Close()
-	require.NoError(t, conn.QueryRowContext(context.Background(), placeholders(db, query), args...).Scan(&s))
+	require.NoError(t, conn.QueryRowContext(context.Background(), store.Rebind(db, query), args...).Scan(&s))
 	return s
 }
 

@@ -73,7 +73,7 @@ func codedStream(tb testing.TB, methods int, seed uint64) (string, []string) {
 func requireNoCodeAtRest(tb testing.TB, db string, codes []string) {
 	tb.Helper()
 	if dbtest.IsPostgres(db) {
-		conn := openSQL(tb, db)
+		conn := dbtest.Raw(tb, db)
 		defer conn.Close()
 		for _, table := range schemaTables(tb, db) {
 			rows, err := conn.Query(`SELECT t::text FROM "` + table + `" t`)
