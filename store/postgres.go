@@ -59,9 +59,12 @@ func pgxParseConfig(target string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
+// urlPassword finds the password of a URL inside a message.
+var urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+
 // pgxMessage is err's message with any password in it blanked out.
 func pgxMessage(err error) string {
-	return regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`).ReplaceAllString(err.Error(), "${1}xxxxx@")
+	return urlPassword.ReplaceAllString(err.Error(), "${1}xxxxx@")
 }
 
 // openPostgres is Open on a PostgreSQL URL. The server and the database
