@@ -13,18 +13,51 @@ import (
 )
 
 // Apply folds records just appended (in seq order) into the live read model,
-// inside the append transaction tx, and moves the checkpoint.
+// inside the append transaction tx, and moves the checkpoint. The fold is
+// carried across every Apply of one transaction (an ingest appends many
+// chunks in one): each call folds its records into the states in memory,
+// and the rows are written once, just before the commit, so a method
+// touched by many chunks is written once.
 func (p *Projection) Apply(ctx context.Context, tx *store.Tx, recs []store.Record) error {
-	if epoch := tx.ExternalEpoch(); epoch != p.cacheEpoch {
-		p.cache.clear() // another process wrote since the cache was filled
-		p.cacheEpoch = epoch
+	if len(recs) == 0 {
+		return nil
 	}
-	a := newApplier(tx, live)
-	a.cache = &p.cache
-	if err := a.apply(ctx, recs); err != nil {
+	f := tx.Local(txFoldKey{}, func() any {
+		if epoch := tx.ExternalEpoch(); epoch != p.cacheEpoch {
+			p.cache.clear() // another process wrote since the cache was filled
+			p.cacheEpoch = epoch
+		}
+		f := &txFold{a: newApplier(tx, live)}
+		f.a.cache = &p.cache
+		// Appends finish once begun: the final write does not stop halfway.
+		wctx := context.WithoutCancel(ctx)
+		tx.BeforeCommit(func() error {
+			if err := f.a.write(wctx); err != nil {
+				return fmt.Errorf("fold: %w", err)
+			}
+			return setMeta(wctx, tx, "checkpoint", f.last)
+		})
+		return f
+	}).(*txFold)
+	for _, rec := range recs {
+		if err := f.a.add(ctx, rec.Event); err != nil {
+			return fmt.Errorf("fold: %w", err)
+		}
+	}
+	if err := f.a.fold(ctx); err != nil {
 		return fmt.Errorf("fold: %w", err)
 	}
+	f.last = recs[len(recs)-1].Seq
 	return nil
+}
+
+// txFoldKey keys a transaction's txFold (store.Tx.Local).
+type txFoldKey struct{}
+
+// txFold is the live fold of one write transaction.
+type txFold struct {
+	a    *applier
+	last int64 // seq of the last record folded: the checkpoint
 }
 
 // tables names one set of read-model tables: the live ones or a rebuild's.
@@ -73,8 +106,9 @@ type applier struct {
 type methodEntry struct {
 	stream  int64
 	state   *domain.AccessMethod // nil: no row yet
-	pending []*domain.Event
-	linked  int // grant ids + keys already linked (from the cache), -1 unknown
+	pending []*domain.Event      // added, not yet folded into state
+	linked  int                  // grant ids + keys already linked (from the cache), -1 unknown
+	refold  bool                 // state was refolded from the log: its links are rewritten
 }
 
 type grantEntry struct {
@@ -96,14 +130,17 @@ func (a *applier) exec(ctx context.Context, name string, args ...any) error {
 	return nil
 }
 
-// apply folds recs and writes the checkpoint.
+// apply folds recs, writes the rows and the checkpoint (a rebuild's tail).
 func (a *applier) apply(ctx context.Context, recs []store.Record) error {
 	for _, rec := range recs {
 		if err := a.add(ctx, rec.Event); err != nil {
 			return err
 		}
 	}
-	if err := a.flush(ctx); err != nil {
+	if err := a.fold(ctx); err != nil {
+		return err
+	}
+	if err := a.write(ctx); err != nil {
 		return err
 	}
 	if len(recs) == 0 {
@@ -194,19 +231,21 @@ func (a *applier) grant(ctx context.Context, id domain.ID) (*grantEntry, error) 
 	return g, nil
 }
 
-// flush folds each touched method (incrementally when its new events all
-// sort after the last one folded, else from all its events in the log) and
-// writes methods and grants.
-func (a *applier) flush(ctx context.Context) error {
+// fold folds each touched method's pending events into its state in
+// memory: incrementally when they all sort after the last one folded, else
+// from all its events in the log (which holds this transaction's rows).
+func (a *applier) fold(ctx context.Context) error {
 	for id, m := range a.methods {
+		if len(m.pending) == 0 {
+			continue
+		}
 		sort.Slice(m.pending, func(i, j int) bool { return m.pending[i].Key().Compare(m.pending[j].Key()) < 0 })
-		refold := m.state != nil && m.pending[0].Key().Compare(m.state.LastKey) <= 0
-		if refold {
+		if m.state != nil && m.pending[0].Key().Compare(m.state.LastKey) <= 0 {
 			events, err := a.tx.Log().FoldEvents(ctx, m.stream, nil)
 			if err != nil {
 				return err
 			}
-			m.state = domain.FoldAccessMethod(events)
+			m.state, m.refold = domain.FoldAccessMethod(events), true
 		} else {
 			if m.state == nil {
 				m.state = domain.NewAccessMethod(id, m.pending[0].WorkspaceID)
@@ -215,9 +254,18 @@ func (a *applier) flush(ctx context.Context) error {
 				m.state.Apply(e)
 			}
 		}
+		m.pending = m.pending[:0]
+	}
+	return nil
+}
+
+// write writes the rows of every method and grant folded, and hands their
+// states to the cache once the transaction commits.
+func (a *applier) write(ctx context.Context) error {
+	for _, m := range a.methods {
 		// Links only grow between refolds: skip them when none were added.
 		links := len(m.state.AccessGrantIDs) + len(m.state.AccessGrantKeys)
-		if err := a.saveMethod(ctx, m.stream, m.state, refold, refold || links != m.linked); err != nil {
+		if err := a.saveMethod(ctx, m.stream, m.state, m.refold, m.refold || links != m.linked); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // maxCached bounds each map of the state cache; past it the map starts over.
-const maxCached = 50000
+const maxCached = 20000
 
 // stateCache keeps the committed states of recently folded methods and
 // grants, by stream, so an append does not read and decode them again. It

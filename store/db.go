@@ -235,10 +235,35 @@ func (db *DB) Close() error {
 // that is updated in the same transaction).
 type Tx struct {
 	*sql.Tx
-	db       *DB
-	streams  map[streamKey]int64  // stream numbers created in this transaction
-	deks     map[domain.ID][]byte // data keys created in this transaction
-	onCommit []func()
+	db      *DB
+	streams map[streamKey]int64 // stream numbers created or looked up in this transaction
+	// nextStream is the number of the next stream created (0: not read yet).
+	nextStream int64
+	deks       map[domain.ID][]byte // data keys created in this transaction
+	onCommit   []func()
+	// beforeCommit runs, in order, once fn of Update returned nil.
+	beforeCommit []func() error
+	local        map[any]any // Local's values
+}
+
+// BeforeCommit registers fn to run once the work of the transaction is
+// done, just before it commits: an error rolls everything back. A fold
+// that spans several appends of one transaction writes its rows here, once.
+func (tx *Tx) BeforeCommit(fn func() error) { tx.beforeCommit = append(tx.beforeCommit, fn) }
+
+// Local returns the value of this transaction under key, made by mk on
+// first use: state that lives exactly as long as the transaction (a fold
+// carried across several appends) and dies with it, committed or not.
+func (tx *Tx) Local(key any, mk func() any) any {
+	if v, ok := tx.local[key]; ok {
+		return v
+	}
+	if tx.local == nil {
+		tx.local = map[any]any{}
+	}
+	v := mk()
+	tx.local[key] = v
+	return v
 }
 
 // OnCommit registers fn to run after the transaction commits (not after a
@@ -274,6 +299,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return db.unavailable(err)
+	}
+	for _, fn := range tx.beforeCommit {
+		if err := fn(); err != nil {
+			_ = sqlTx.Rollback()
+			return db.unavailable(err)
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return db.unavailable(fmt.Errorf("commit: %w", err))

@@ -171,7 +171,6 @@ const (
 // event_id is already stored is skipped (its seq becomes a gap).
 func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 	inserted := make([]bool, len(recs))
-	var links []any
 	rows := make([]any, 0, insertRows*nEventColumns)
 	chunkStart := 0
 	skipped := false // a record of the chunk was skipped
@@ -198,30 +197,24 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 				done[i] = true
 			}
 		}
-		for i := range chunk {
-			if !done[i] {
-				continue
-			}
-			e := chunk[i].Event
-			for _, g := range e.GrantIDs() {
-				gs, err := tx.Stream(ctx, KindGrant, g)
-				if err != nil {
-					return err
-				}
-				links = append(links, gs, e.OccurredAt, e.CreatedAt, e.ID[:], chunk[i].Seq)
-			}
-		}
 		return nil
+	}
+	// Method streams first: events reference them.
+	var need []streamKey
+	for i := range recs {
+		if e := recs[i].Event; e.InMethodHistory() {
+			need = append(need, streamKey{KindMethod, e.AccessMethodID})
+		}
+	}
+	if err := tx.ensureStreams(ctx, need); err != nil {
+		return nil, err
 	}
 	for i := range recs {
 		rec := &recs[i]
 		e := rec.Event
 		var methodID, methodStream, grantID, grantIDs, keys, hasCode, isBackup, messageID any
 		if e.InMethodHistory() {
-			n, err := tx.Stream(ctx, KindMethod, e.AccessMethodID)
-			if err != nil {
-				return nil, err
-			}
+			n, _ := tx.cachedStream(streamKey{KindMethod, e.AccessMethodID})
 			methodID, methodStream = e.AccessMethodID[:], n
 			if len(e.AccessGrantIDs) > 0 {
 				grantIDs = packIDs(e.AccessGrantIDs)
@@ -269,7 +262,30 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 	if err := flush(len(recs)); err != nil {
 		return nil, err
 	}
-	// Links go after their events (foreign key on seq).
+	// Links go after their events (foreign key on seq), to grant streams
+	// created for the events inserted.
+	need = need[:0]
+	for i := range recs {
+		if inserted[i] {
+			for _, g := range recs[i].Event.GrantIDs() {
+				need = append(need, streamKey{KindGrant, g})
+			}
+		}
+	}
+	if err := tx.ensureStreams(ctx, need); err != nil {
+		return nil, err
+	}
+	var links []any
+	for i := range recs {
+		if !inserted[i] {
+			continue
+		}
+		e := recs[i].Event
+		for _, g := range e.GrantIDs() {
+			gs, _ := tx.cachedStream(streamKey{KindGrant, g})
+			links = append(links, gs, e.OccurredAt, e.CreatedAt, e.ID[:], recs[i].Seq)
+		}
+	}
 	const linkCols = 5
 	for start := 0; start < len(links); start += insertRows * linkCols {
 		chunk := links[start:min(start+insertRows*linkCols, len(links))]

@@ -179,10 +179,18 @@ func (db *DB) loadKey(ctx context.Context, q Queryer, id domain.ID) ([]byte, err
 		return nil, err
 	}
 	k.mu.Lock()
+	if len(k.deks) >= maxCachedKeys {
+		k.deks = make(map[domain.ID]cachedKey)
+	}
 	k.deks[id] = cachedKey{wrapped: wrapped, dek: dek}
 	k.mu.Unlock()
 	return dek, nil
 }
+
+// maxCachedKeys bounds the unwrapped data keys kept; past it the cache
+// starts over (a serve reading the codes of a million methods would
+// otherwise keep a key for each, about 150 bytes apiece).
+const maxCachedKeys = 1 << 15
 
 // cachedKey is a data key unwrapped from wrapped.
 type cachedKey struct{ wrapped, dek []byte }

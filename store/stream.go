@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/amtrack/amtrack/domain"
@@ -24,35 +22,111 @@ type streamKey struct {
 // on first sight.
 func (tx *Tx) Stream(ctx context.Context, kind string, id domain.ID) (int64, error) {
 	k := streamKey{kind, id}
+	if n, ok := tx.cachedStream(k); ok {
+		return n, nil
+	}
+	if err := tx.ensureStreams(ctx, []streamKey{k}); err != nil {
+		return 0, err
+	}
+	return tx.streams[k], nil
+}
+
+// cachedStream returns the number of stream k when this transaction or the
+// cache of committed ones knows it.
+func (tx *Tx) cachedStream(k streamKey) (int64, bool) {
 	if n, ok := tx.db.streams[k]; ok {
-		return n, nil
+		return n, true
 	}
-	if n, ok := tx.streams[k]; ok {
-		return n, nil
+	n, ok := tx.streams[k]
+	return n, ok
+}
+
+// streamBatch is the most streams ensureStreams looks up or inserts in
+// one statement.
+const streamBatch = 200
+
+// ensureStreams makes sure every stream of keys exists and is known to tx:
+// those not cached are looked up in one query, and those missing are
+// created, numbered in the order of keys, in one INSERT. The number of a
+// new stream is the next after the highest (what SQLite's rowid gives),
+// assigned under the writer lock on either engine, so that the same log
+// numbers its streams the same everywhere.
+func (tx *Tx) ensureStreams(ctx context.Context, keys []streamKey) error {
+	var missing []streamKey
+	seen := map[streamKey]bool{}
+	for _, k := range keys {
+		if _, ok := tx.cachedStream(k); !ok && !seen[k] {
+			seen[k] = true
+			missing = append(missing, k)
+		}
 	}
-	// Most ids missing from the cache are new: insert first, look up if
-	// taken. The number is the next after the highest (what SQLite's rowid
-	// gives), assigned under the writer lock on either engine, so the same
-	// log numbers its streams the same everywhere.
-	var n int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO event_streams (stream, kind, id)
-		SELECT coalesce(max(stream), 0) + 1, ?, ? FROM event_streams WHERE true
-		ON CONFLICT DO NOTHING RETURNING stream`, kind, id[:]).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = tx.QueryRowContext(ctx, `SELECT stream FROM event_streams WHERE id = ? AND kind = ?`, id[:], kind).Scan(&n)
+	for start := 0; start < len(missing); start += streamBatch {
+		if err := tx.createStreams(ctx, missing[start:min(start+streamBatch, len(missing))]); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
-	}
+	return nil
+}
+
+// createStreams looks up keys (none of them known to tx) and creates those
+// that do not exist.
+func (tx *Tx) createStreams(ctx context.Context, keys []streamKey) error {
 	if tx.streams == nil {
 		tx.streams = make(map[streamKey]int64)
 	}
-	tx.streams[k] = n
-	return n, nil
+	args := make([]any, 0, 3*len(keys))
+	for _, k := range keys {
+		args = append(args, k.id[:])
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT stream, kind, id FROM event_streams WHERE id IN (`+placeholders(1, len(keys))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("read streams: %w", err)
+	}
+	found := map[streamKey]int64{}
+	for rows.Next() {
+		var n int64
+		var kind string
+		var b []byte
+		if err := rows.Scan(&n, &kind, &b); err != nil {
+			rows.Close()
+			return fmt.Errorf("read streams: %w", err)
+		}
+		if id, ok := domain.IDFromBytes(b); ok {
+			found[streamKey{kind, id}] = n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read streams: %w", err)
+	}
+	args = args[:0]
+	for _, k := range keys {
+		if n, ok := found[k]; ok {
+			tx.streams[k] = n
+			continue
+		}
+		if tx.nextStream == 0 {
+			var last int64
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(stream), 0) FROM event_streams`).Scan(&last); err != nil {
+				return fmt.Errorf("read streams: %w", err)
+			}
+			tx.nextStream = last + 1
+		}
+		tx.streams[k] = tx.nextStream
+		args = append(args, tx.nextStream, k.kind, k.id[:])
+		tx.nextStream++
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_streams (stream, kind, id) VALUES `+placeholders(3, len(args)/3), args...); err != nil {
+		return fmt.Errorf("create streams: %w", err)
+	}
+	return nil
 }
 
 // maxCachedStreams bounds the stream cache; past it the cache starts over.
-const maxCachedStreams = 1 << 20
+const maxCachedStreams = 1 << 17
 
 // rememberStreams adds the streams of a committed transaction to the cache.
 // The caller holds db.mu.
