@@ -110,6 +110,7 @@ type Server struct {
 	pageBytes int         // the budget of a list page, MaxPageBytes
 	maxScan   int         // the seqs a typed log page examines, projection.MaxScan
 	probe     *writeProbe // nil without Options.WriteProbe
+	bodies    bodyCache   // rendered access methods, by the version of their state
 }
 
 // NewServer returns a server over model; call Listen then Serve, or use

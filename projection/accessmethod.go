@@ -1,7 +1,9 @@
 package projection
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,17 +15,32 @@ import (
 // AccessMethod returns the current state of an access method.
 // Errors: not_found.
 func (p *Projection) AccessMethod(ctx context.Context, id domain.ID) (*domain.AccessMethod, error) {
+	m, _, err := p.AccessMethodVersion(ctx, id, nil)
+	return m, err
+}
+
+// AccessMethodVersion returns the current state of an access method and
+// its version: the bytes of its row (the state and its last fold key),
+// which change whenever the state does, a refold included. When version
+// equals known, the state is not decoded and m is nil: the caller's copy
+// of that version is current. Errors: not_found.
+func (p *Projection) AccessMethodVersion(ctx context.Context, id domain.ID, known []byte) (m *domain.AccessMethod, version []byte, err error) {
 	var state, eventID []byte
 	var occ, created int64
-	err := p.db.Reader().QueryRowContext(ctx, `SELECT state, last_occurred_at, last_created_at, last_event_id
+	err = p.db.Reader().QueryRowContext(ctx, `SELECT state, last_occurred_at, last_created_at, last_event_id
 		FROM access_methods WHERE access_method_id = ?`, id[:]).Scan(&state, &occ, &created, &eventID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, domain.Errorf(domain.ENotFound, "access method %s not found", id)
+		return nil, nil, domain.Errorf(domain.ENotFound, "access method %s not found", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read access method %s: %w", id, err)
+		return nil, nil, fmt.Errorf("read access method %s: %w", id, err)
 	}
-	return decodeMethod(state, occ, created, eventID)
+	version = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(append(eventID, state...), uint64(occ)), uint64(created))
+	if known != nil && bytes.Equal(version, known) {
+		return nil, version, nil
+	}
+	m, err = decodeMethod(state, occ, created, eventID)
+	return m, version, err
 }
 
 // AccessMethodAsOf returns the state of an access method folded from its

@@ -1,0 +1,62 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/api"
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/testutil"
+)
+
+// TestMethodBodyCache: a GET of an access method answered from the body
+// rendered for the current version of its state is byte for byte the body
+// rendered afresh (a server over a model that tells no versions), before
+// and after the state changes: by an event folded after the last one, and
+// by one that sorts before it (a refold, which keeps the last fold key).
+func TestMethodBodyCache(t *testing.T) {
+	p, events := seeded(t)
+	cached := newClient(t, api.NewServer(p, api.Options{}).Handler())
+	fresh := newClient(t, api.NewServer(&fakeModel{ReadModel: p}, api.Options{}).Handler())
+	same := func(t *testing.T, path string) []byte {
+		t.Helper()
+		first, again, want := cached.on(t).get(path), cached.on(t).get(path), fresh.on(t).get(path)
+		require.Equal(t, http.StatusOK, want.status, string(want.body))
+		assert.Equal(t, string(want.body), string(first.body))
+		assert.Equal(t, string(want.body), string(again.body), "the second answer, from the cache")
+		assert.Equal(t, want.header.Get("Content-Type"), again.header.Get("Content-Type"))
+		return want.body
+	}
+	seen := map[domain.ID]bool{}
+	for _, e := range events {
+		if e.IsMethodEvent() && !seen[e.AccessMethodID] {
+			seen[e.AccessMethodID] = true
+			same(t, "/v1/access_methods/"+e.AccessMethodID.String())
+		}
+	}
+
+	const method = "d5a1c7e3-9f2b-4d6a-b8c4-0000000a11ce"
+	path := "/v1/access_methods/" + method
+	event := func(n int, typ, at, extra string) *domain.Event {
+		return testutil.Parse(t, fmt.Sprintf(`{"event_id":"7c2e9a4f-1b3d-4e5f-8a6c-%012d","event_type":"access_method.%s",`+
+			`"workspace_id":%q,"created_at":%q,"occurred_at":%q,"access_method_id":%q,"access_grant_ids":[%q]%s}`,
+			n, typ, testutil.WorkspaceID, at, at, method, testutil.GrantID, extra))
+	}
+	appendEvents(t, p, []*domain.Event{event(900001, "created", "2026-03-02T10:00:00Z", "")})
+	created := same(t, path)
+
+	appendEvents(t, p, []*domain.Event{event(900002, "issued", "2026-03-02T11:00:00Z", `,"code":"4821"`)})
+	issued := same(t, path)
+	assert.NotEqual(t, string(created), string(issued), "an event folded after the last one changes the answer")
+	assert.NotContains(t, string(issued), "4821", "the code is redacted")
+
+	// A revocation that occurred before the issue: the method is refolded
+	// and its last fold key stays the issue's.
+	appendEvents(t, p, []*domain.Event{event(900003, "revoked", "2026-03-02T10:30:00Z", "")})
+	refolded := same(t, path)
+	assert.NotEqual(t, string(issued), string(refolded), "a refold changes the answer")
+}
