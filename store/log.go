@@ -300,8 +300,9 @@ func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*doma
 	}
 	defer rows.Close()
 	var out []*domain.Event
+	es := newEventScan(nil, nil)
 	for rows.Next() {
-		e, err := scanEvent(rows, nil, nil)
+		e, err := es.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read method events: %w", err)
 		}
@@ -356,9 +357,10 @@ func (l Log) streams(ctx context.Context, query string, maxSeq int64, fn func(st
 	defer rows.Close()
 	current := int64(-1)
 	var events []*domain.Event
+	var stream int64
+	es := newEventScan([]any{&stream}, nil)
 	for rows.Next() {
-		var stream int64
-		e, err := scanEvent(rows, []any{&stream}, nil)
+		e, err := es.scan(rows)
 		if err != nil {
 			return err
 		}

@@ -80,51 +80,68 @@ func scanRecordAfter(s scanner, lead ...any) (Record, sql.NullString, error) {
 // Raw payload. A stored id that is not 16 bytes is an internal error naming
 // the event and the column.
 func scanEvent(s scanner, before, after []any) (*domain.Event, error) {
-	var (
-		e                                     domain.Event
-		eventID, workspaceID, methodID, grant []byte
-		grantIDs                              []byte
-		keys, code, grantKey, starts, ends    sql.NullString
-		isBackup                              sql.NullBool
-	)
-	dest := slices.Concat(before, []any{&eventID, &e.Type, &workspaceID, &e.OccurredAt, &e.CreatedAt, &methodID,
-		&grant, &grantIDs, &keys, &code, &isBackup, &grantKey, &starts, &ends}, after)
-	if err := s.Scan(dest...); err != nil {
+	return newEventScan(before, after).scan(s)
+}
+
+// eventScan holds the destinations of scanEvent's columns, so that a loop
+// over many rows (a rebuild reads every event) allocates them once, not
+// once a row.
+type eventScan struct {
+	dest                                  []any
+	typ                                   string
+	occurred, created                     int64
+	eventID, workspaceID, methodID, grant []byte
+	grantIDs                              []byte
+	keys, code, grantKey, starts, ends    sql.NullString
+	isBackup                              sql.NullBool
+}
+
+func newEventScan(before, after []any) *eventScan {
+	es := &eventScan{}
+	es.dest = slices.Concat(before, []any{&es.eventID, &es.typ, &es.workspaceID, &es.occurred, &es.created, &es.methodID,
+		&es.grant, &es.grantIDs, &es.keys, &es.code, &es.isBackup, &es.grantKey, &es.starts, &es.ends}, after)
+	return es
+}
+
+// scan reads one row into a new event (see scanEvent).
+func (es *eventScan) scan(s scanner) (*domain.Event, error) {
+	if err := s.Scan(es.dest...); err != nil {
 		return nil, err
 	}
+	e := &domain.Event{Type: es.typ, OccurredAt: es.occurred, CreatedAt: es.created}
 	var ok bool
-	if e.ID, ok = domain.IDFromBytes(eventID); !ok {
-		return nil, damagedID("an event", "event_id", len(eventID))
+	if e.ID, ok = domain.IDFromBytes(es.eventID); !ok {
+		return nil, damagedID("an event", "event_id", len(es.eventID))
 	}
 	var err error
-	if e.WorkspaceID, err = storedID(&e, "workspace_id", workspaceID, false); err != nil {
+	if e.WorkspaceID, err = storedID(e, "workspace_id", es.workspaceID, false); err != nil {
 		return nil, err
 	}
-	if e.AccessMethodID, err = storedID(&e, "access_method_id", methodID, true); err != nil {
+	if e.AccessMethodID, err = storedID(e, "access_method_id", es.methodID, true); err != nil {
 		return nil, err
 	}
-	if e.AccessGrantID, err = storedID(&e, "access_grant_id", grant, true); err != nil {
+	if e.AccessGrantID, err = storedID(e, "access_grant_id", es.grant, true); err != nil {
 		return nil, err
 	}
-	if e.AccessGrantIDs, ok = unpackIDs(grantIDs); !ok {
-		return nil, damagedID("event "+e.ID.String(), "access_grant_ids", len(grantIDs))
+	if e.AccessGrantIDs, ok = unpackIDs(es.grantIDs); !ok {
+		return nil, damagedID("event "+e.ID.String(), "access_grant_ids", len(es.grantIDs))
 	}
-	if keys.Valid {
-		if e.AccessGrantKeys, err = decodeStrings(keys.String); err != nil {
+	if es.keys.Valid {
+		if e.AccessGrantKeys, err = decodeStrings(es.keys.String); err != nil {
 			return nil, fmt.Errorf("event %s: decode access_grant_keys: %w", e.ID, err)
 		}
 	}
 	// The code's value is sealed (rows written before codes were sealed
 	// hold it in clear here, until their first writing open seals them).
-	e.CodeSealed = code.Valid
-	e.AccessGrantKey = nullString(grantKey)
-	e.StartsAt = nullString(starts)
-	e.EndsAt = nullString(ends)
-	if isBackup.Valid {
-		b := isBackup.Bool
+	e.CodeSealed = es.code.Valid
+	e.AccessGrantKey = nullString(es.grantKey)
+	e.StartsAt = nullString(es.starts)
+	e.EndsAt = nullString(es.ends)
+	if es.isBackup.Valid {
+		b := es.isBackup.Bool
 		e.IsBackupCode = &b
 	}
-	return &e, nil
+	return e, nil
 }
 
 // storedID decodes the id column col of e's row; a NULL (in a nullable

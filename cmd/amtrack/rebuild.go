@@ -21,7 +21,9 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 		// A rebuild streams; a soft heap limit keeps its peak memory small.
 		debug.SetMemoryLimit(48 << 20)
 	}
-	a, err := e.openApp(ctx, *dbPath, store.Options{MustExist: true})
+	// A page cache of 32 MiB, not 64: the peak memory (its writes are
+	// mostly in stream order).
+	a, err := e.openApp(ctx, *dbPath, store.Options{MustExist: true, CacheMiB: 32})
 	if err != nil {
 		return err
 	}
