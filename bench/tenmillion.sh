@@ -3,7 +3,12 @@
 # and prints a markdown table (kept in $OUT/tenmillion.md):
 #
 #   1. amtrack ingest of N generated events, one ingest per file of PER
-#      events (N/PER runs into one database): rate and peak RSS of each
+#      events (N/PER runs into one database): rate and peak RSS of each;
+#      beside it the raw floor (bench/baseline insert -append, the same
+#      files into one table with a random 16-byte UNIQUE event_id, 50,000
+#      rows a transaction and a 32 MiB page cache, as amtrack ingest), so
+#      that the slowdown a growing random index costs SQLite itself is
+#      measured in the same sitting
 #   2. amtrack ingest of the same N events as one file into a fresh
 #      database: the rate of its first and of its last PER events (read off
 #      the input file's offset in /proc every second; the reader runs at
@@ -67,7 +72,7 @@ dbbytes() { du -cb "$1" "$1-wal" 2>/dev/null | awk 'END {print $1}'; }
 
 echo "building into $OUT" >&2
 mkdir -p "$OUT/db" "$OUT/in"
-(cd "$ROOT" && go build -o "$OUT/amtrack" ./cmd/amtrack)
+(cd "$ROOT" && go build -o "$OUT/amtrack" ./cmd/amtrack && go build -o "$OUT/baseline" ./bench/baseline)
 BIN=$OUT/amtrack
 export AMTRACK_KEY_FILE= AMTRACK_KEY= AMTRACK_DB=
 
@@ -93,18 +98,28 @@ for f in "$OUT"/in/part.*; do
 	peak=$(( $(rss "files_$k") > ${peak:-0} ? $(rss "files_$k") : ${peak:-0} ))
 done
 row "| ingest, one \`amtrack ingest\` per $PER-event file, $k files into one database | events/s per file: ${rates[*]}; last/first $(awk -v a="${rates[0]}" -v b="${rates[-1]}" 'BEGIN {printf "%.2f", b / a}')x; peak RSS at most $peak MB | \`amtrack ingest --db files.db part.NNN\`, each file in turn |"
+k=0 raw=()
+for f in "$OUT"/in/part.*; do
+	k=$((k + 1))
+	/usr/bin/time -v -o "$OUT/log/raw_$k.time" "$OUT/baseline" insert -db "$OUT/db/raw.db" -in "$f" -txn 50000 -cache 32 -append \
+		>"$OUT/log/raw_$k.out" 2>&1 || { cat "$OUT/log/raw_$k.out" >&2; die "baseline insert of $f failed"; }
+	raw+=("$(rate "$PER" "$(wall "raw_$k")")")
+	echo "raw file $k: ${raw[-1]} rows/s" >&2
+done
+row "| the raw floor, one \`baseline insert -append\` per file | rows/s per file: ${raw[*]}; last/first $(awk -v a="${raw[0]}" -v b="${raw[-1]}" 'BEGIN {printf "%.2f", b / a}')x; amtrack's first file $(awk -v a="${rates[0]}" -v b="${raw[0]}" 'BEGIN {printf "%.2f", a / b}')x the floor's, its last $(awk -v a="${rates[-1]}" -v b="${raw[-1]}" 'BEGIN {printf "%.2f", a / b}')x | \`baseline insert -db raw.db -in part.NNN -txn 50000 -cache 32 -append\` |"
+rm -f "$OUT"/db/raw.db*
 row "| database per event, after the files | $(awk -v d="$(dbbytes "$OUT/db/files.db")" -v j="$json" -v n="$N" 'BEGIN {printf "%.0f bytes (JSON Lines: %.0f bytes), %.2fx", d / n, j / n, d / j}') | \`du -cb files.db files.db-wal\` |"
 rm -f "$OUT"/db/files.db*
 
 # 2. One file, its progress sampled from the input's offset.
 first=$(head -n "$PER" "$OUT/in/all.jsonl" | wc -c)
 last=$((json - $(tail -n "$PER" "$OUT/in/all.jsonl" | wc -c)))
+start=$(date +%s.%N)
 /usr/bin/time -v -o "$OUT/log/one.time" "$BIN" ingest --db "$OUT/db/one.db" "$OUT/in/all.jsonl" >"$OUT/log/one.out" 2>&1 &
 TIMEPID=$!
 sleep 0.5
 PID=$(pgrep -P "$TIMEPID" -f "ingest --db $OUT/db/one.db") || die "ingest did not start"
 (
-	start=$(date +%s.%N)
 	while kill -0 "$PID" 2>/dev/null; do
 		for fd in /proc/"$PID"/fd/*; do
 			if [[ $(readlink "$fd" 2>/dev/null) == "$OUT/in/all.jsonl" ]]; then
