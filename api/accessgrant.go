@@ -58,5 +58,8 @@ func (s *Server) historyFilter(r *http.Request) (projection.HistoryFilter, int, 
 	limit := q.limit()
 	f.Limit = limit + 1
 	f.MaxBytes = s.pageBytes
+	// Redacted answers need no sealed bytes opened (a data key read and a
+	// decryption per event with a code).
+	f.Redacted = !s.opts.RevealCodes
 	return f, limit, q.err
 }

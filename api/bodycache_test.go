@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/amtrack/amtrack/api"
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/internal/testutil"
+	"github.com/amtrack/amtrack/projection"
+	"github.com/amtrack/amtrack/store"
 )
 
 // TestMethodBodyCache: a GET of an access method answered from the body
@@ -59,4 +62,60 @@ func TestMethodBodyCache(t *testing.T) {
 	appendEvents(t, p, []*domain.Event{event(900003, "revoked", "2026-03-02T10:30:00Z", "")})
 	refolded := same(t, path)
 	assert.NotEqual(t, string(issued), string(refolded), "a refold changes the answer")
+}
+
+// openingModel reads every event list with its sealed bytes opened, as the
+// server did before redacted answers read the stored payloads unopened.
+type openingModel struct{ api.ReadModel }
+
+func (m openingModel) MethodEvents(ctx context.Context, id domain.ID, f projection.HistoryFilter) ([]store.Record, error) {
+	f.Redacted = false
+	return m.ReadModel.MethodEvents(ctx, id, f)
+}
+
+func (m openingModel) GrantHistory(ctx context.Context, id domain.ID, f projection.HistoryFilter) ([]store.Record, error) {
+	f.Redacted = false
+	return m.ReadModel.GrantHistory(ctx, id, f)
+}
+
+func (m openingModel) Events(ctx context.Context, f projection.EventFilter) (projection.EventPage, error) {
+	f.Redacted = false
+	return m.ReadModel.Events(ctx, f)
+}
+
+// TestRedactedListsReadUnopened: a redacted event list (a method's or a
+// grant's history, the log), read from the stored payloads without opening
+// a sealed byte, is byte for byte the list read with every code opened and
+// then redacted, page for page (the page budget counts the same bytes).
+func TestRedactedListsReadUnopened(t *testing.T) {
+	p, events := seeded(t)
+	id := pickIDs(t, events)
+	for _, budget := range []int{0, 600} {
+		su, so := api.NewServer(p, api.Options{}), api.NewServer(openingModel{p}, api.Options{})
+		if budget > 0 {
+			api.SetPageBytes(su, budget)
+			api.SetPageBytes(so, budget)
+		}
+		unopened, opened := newClient(t, su.Handler()), newClient(t, so.Handler())
+		for _, path := range []string{"/v1/access_methods/" + id.codeMethod + "/events", "/v1/access_grants/" + id.grant + "/events",
+			"/v1/events?limit=500", "/v1/events?event_type=access_method.issued"} {
+			t.Run(fmt.Sprintf("%s budget %d", path, budget), func(t *testing.T) {
+				pages := 0
+				for next := path; ; pages++ {
+					require.Less(t, pages, 1000, "the walk does not end")
+					got, want := unopened.on(t).get(next), opened.on(t).get(next)
+					require.Equal(t, http.StatusOK, want.status, string(want.body))
+					require.Equal(t, string(want.body), string(got.body))
+					pg := getPage(t, unopened.on(t), next, "events")
+					if !pg.hasNext {
+						break
+					}
+					next = follow(path, pg.cursor)
+				}
+				if budget > 0 {
+					assert.Positive(t, pages, "a small budget must cut the list into pages")
+				}
+			})
+		}
+	}
 }

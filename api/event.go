@@ -52,7 +52,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		after = *cursor
 	}
 	page, err := s.model.Events(r.Context(), projection.EventFilter{After: after, EventType: eventType, Limit: limit + 1,
-		MaxBytes: s.pageBytes, MaxScan: s.maxScan})
+		MaxBytes: s.pageBytes, MaxScan: s.maxScan, Redacted: !s.opts.RevealCodes})
 	if err != nil {
 		return err
 	}

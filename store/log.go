@@ -98,6 +98,10 @@ type EventFilter struct {
 	MaxBytes int
 	// MaxScan bounds the seqs examined with an EventType (0: MaxScan).
 	MaxScan int
+	// Redacted says the caller wants the payloads without their codes:
+	// the stored payloads are read as they are and sealed bytes are not
+	// opened (no data key is read or used).
+	Redacted bool
 }
 
 // EventPage is what Events read.
@@ -122,7 +126,7 @@ func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
 		limit = math.MaxInt64
 	}
 	if f.EventType == "" {
-		recs, err := l.records(ctx, f.MaxBytes, `SELECT `+recordList+
+		recs, err := l.records(ctx, f.MaxBytes, f.Redacted, `SELECT `+recordList+
 			` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, f.After, limit)
 		return EventPage{Records: recs}, err
 	}
@@ -142,7 +146,7 @@ func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
 		return EventPage{}, fmt.Errorf("read events: %w", err)
 	}
 	// A range of the primary key: at most scan rows are examined.
-	recs, err := l.records(ctx, f.MaxBytes, `SELECT `+recordList+
+	recs, err := l.records(ctx, f.MaxBytes, f.Redacted, `SELECT `+recordList+
 		` FROM events WHERE seq > ? AND seq <= ? AND event_type = ? ORDER BY seq LIMIT ?`, f.After, end, f.EventType, limit)
 	if err != nil {
 		return EventPage{}, err
@@ -157,7 +161,7 @@ func (l Log) Events(ctx context.Context, f EventFilter) (EventPage, error) {
 // Tail returns every logged event with seq > after, in seq order.
 // Errors: internal.
 func (l Log) Tail(ctx context.Context, after int64) ([]Record, error) {
-	return l.records(ctx, 0, `SELECT `+recordList+` FROM events WHERE seq > ? ORDER BY seq`, after)
+	return l.records(ctx, 0, false, `SELECT `+recordList+` FROM events WHERE seq > ? ORDER BY seq`, after)
 }
 
 // PayloadBytes is the sum of the records' payload sizes: what MaxBytes (of
@@ -178,6 +182,7 @@ type HistoryFilter struct {
 	After        *domain.Key // the page cursor: events strictly after this key
 	Limit        int         // 0: all
 	MaxBytes     int         // when positive, stop after the event that brings the payload bytes to it (see EventFilter)
+	Redacted     bool        // the payloads without codes are wanted: sealed bytes are not opened (see EventFilter)
 }
 
 // MethodEvents returns an access method's events (every access_method.*
@@ -189,7 +194,7 @@ func (l Log) MethodEvents(ctx context.Context, id domain.ID, f HistoryFilter) ([
 		return nil, err
 	}
 	q, args := historyQuery(`SELECT `+recordList+` FROM events WHERE method_stream = ?`, stream, f, "", "")
-	return l.records(ctx, f.MaxBytes, q, args...)
+	return l.records(ctx, f.MaxBytes, f.Redacted, q, args...)
 }
 
 // GrantEvents returns a grant's events (every event naming it) in fold
@@ -202,7 +207,7 @@ func (l Log) GrantEvents(ctx context.Context, id domain.ID, f HistoryFilter) ([]
 	}
 	q, args := historyQuery(`SELECT `+recordListE+` FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.grant_stream = ?`,
 		stream, f, "g.", "e.")
-	return l.records(ctx, f.MaxBytes, q, args...)
+	return l.records(ctx, f.MaxBytes, f.Redacted, q, args...)
 }
 
 // historyQuery completes head, a select of one stream's rows with one
@@ -240,8 +245,9 @@ func historyQuery(head string, stream int64, f HistoryFilter, key, typ string) (
 // records runs a query selecting recordList and scans its rows, stopping
 // after the row that brings the payload bytes read to maxBytes or more
 // (when maxBytes is positive), so that a page of large events holds a
-// bounded amount of memory.
-func (l Log) records(ctx context.Context, maxBytes int, query string, args ...any) ([]Record, error) {
+// bounded amount of memory. Redacted leaves the stored payloads (without
+// codes) as they are, unopened.
+func (l Log) records(ctx context.Context, maxBytes int, redacted bool, query string, args ...any) ([]Record, error) {
 	rows, err := l.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
@@ -255,7 +261,11 @@ func (l Log) records(ctx context.Context, maxBytes int, query string, args ...an
 			return nil, fmt.Errorf("read events: %w", err)
 		}
 		out = append(out, rec)
-		if n += l.readSize(rec); maxBytes > 0 && n >= maxBytes {
+		size := len(rec.Event.Raw)
+		if !redacted {
+			size = l.readSize(rec)
+		}
+		if n += size; maxBytes > 0 && n >= maxBytes {
 			break
 		}
 	}
@@ -263,6 +273,9 @@ func (l Log) records(ctx context.Context, maxBytes int, query string, args ...an
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	rows.Close() // opening sealed bytes may read the data keys
+	if redacted {
+		return out, nil
+	}
 	if err := l.unseal(ctx, out); err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
