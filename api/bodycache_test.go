@@ -86,7 +86,10 @@ func (m openingModel) Events(ctx context.Context, f projection.EventFilter) (pro
 // TestRedactedListsReadUnopened: a redacted event list (a method's or a
 // grant's history, the log), read from the stored payloads without opening
 // a sealed byte, is byte for byte the list read with every code opened and
-// then redacted, page for page (the page budget counts the same bytes).
+// then redacted, page for page. (The reading budget counts the stored
+// payloads, which for an event with a code are its compact redacted form;
+// an event with a code and much insignificant whitespace could move where
+// the budget ends a page, never what the pages hold in all.)
 func TestRedactedListsReadUnopened(t *testing.T) {
 	p, events := seeded(t)
 	id := pickIDs(t, events)

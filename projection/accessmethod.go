@@ -3,8 +3,8 @@ package projection
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 

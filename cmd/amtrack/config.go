@@ -24,7 +24,7 @@ type Config struct {
 	// SeamEndpoint is $SEAM_ENDPOINT without surrounding blanks, the
 	// --endpoint default ("": Seam's public API).
 	SeamEndpoint string
-	// MemoryLimitSet is whether $GOMEMLIMIT is set: then rebuild leaves the
+	// MemoryLimitSet is whether $GOMEMLIMIT is set: then rebuild and ingest leave the
 	// runtime's soft memory limit as the user set it.
 	MemoryLimitSet bool
 	// TempDir is where demo makes its temporary database ("": $TMPDIR or

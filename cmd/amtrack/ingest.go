@@ -109,8 +109,8 @@ func checkInputs(names []string) error {
 // an append's or a read's, or ctx's when it was cancelled. Cancelling is a
 // clean stop: the events already parsed are appended and committed, then
 // ingest returns without waiting for the reader, which may be blocked
-// reading stdin. A strict ingest is one transaction, rolled back if any
-// event is rejected or the input is not read to its end.
+// reading stdin. A strict ingest reads everything first, then appends it
+// in one transaction, rolled back if any event is rejected.
 func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, bar *progress) (ingest.Tally, error) {
 	// Unbuffered: at most two chunks in memory.
 	b := &batcher{out: make(chan chunk), size: max(1, min(ingestChunk, ingestBatch)), idle: !strict}
@@ -125,23 +125,32 @@ func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, b
 	var c ingest.Tally
 	// Appends finish once begun, so that a Ctrl-C commits what was read.
 	appendCtx := context.WithoutCancel(ctx)
+	if strict {
+		return c, a.ingestStrict(appendCtx, ctx, b, readErr, &c, bar, e.stderr)
+	}
 	for {
-		// The first chunk of the next transaction is awaited outside one.
+		// The first chunk of the next transaction is awaited outside one,
+		// so that no transaction is open while the input is silent.
 		var first chunk
 		select {
 		case ch, ok := <-b.out:
-			if !ok {
+			switch {
+			case !ok && ctx.Err() == nil:
 				return c, <-readErr
+			case !ok: // the reader stopped for the interrupt: what it parsed is kept
+				first = chunk{entries: b.takeRest(), last: true}
+			case ch.last && len(ch.entries) == 0: // nothing since the last commit
+				continue
+			default:
+				first = ch
 			}
-			first = ch
 		case <-ctx.Done():
-			rest := b.takeRest()
-			if strict || len(rest) == 0 { // strict: the input was not read to its end
-				return c, ctx.Err()
-			}
-			first = chunk{entries: rest, last: true}
+			first = chunk{entries: b.takeRest(), last: true}
 		}
-		end, err := a.ingestTxn(appendCtx, ctx, b, first, strict, &c, bar, e.stderr)
+		if ctx.Err() != nil && len(first.entries) == 0 {
+			return c, ctx.Err()
+		}
+		end, err := a.ingestTxn(appendCtx, ctx, b, first, &c, bar, e.stderr)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return c, errors.Join(ctx.Err(), err)
@@ -157,53 +166,96 @@ func (a *app) ingest(ctx context.Context, e *env, names []string, strict bool, b
 
 // How a transaction of ingestTxn ended.
 const (
-	endBatch       = iota // a whole batch, or the input went idle: more may follow
+	endBatch       = iota // a whole batch, the input's burst ended or no chunk came: more may follow
 	endClosed             // the reader stopped: its error (if any) says why
 	endInterrupted        // ctx ended: the events already parsed were committed
 )
 
-// errStrictRejected rolls back a strict ingest.
-var errStrictRejected = errors.New("strict ingest: rejected events")
-
 // ingestTxn appends chunks from b, starting with first, in one transaction
-// until a batch is full, a chunk ends the input's burst, the reader stops
-// or ctx ends, then commits, counts in c what the transaction committed and
-// prints its rejections in input order. Appends run under appendCtx.
-func (a *app) ingestTxn(appendCtx, ctx context.Context, b *batcher, first chunk, strict bool,
+// until a batch is full, a chunk ends the input's burst, the transaction
+// has waited ingestIdle in all for chunks (it holds the writer lock: a
+// slow input must not keep it from other writers), the reader stops or
+// ctx ends; then it commits, counts in c what the transaction committed
+// and prints its rejections in input order. Appends run under appendCtx.
+func (a *app) ingestTxn(appendCtx, ctx context.Context, b *batcher, first chunk,
 	c *ingest.Tally, bar *progress, stderr io.Writer) (int, error) {
 	var t txnTally
 	end := endBatch
 	err := a.db.Update(appendCtx, func(tx *store.Tx) error {
 		t = txnTally{}
 		end = endBatch
+		var waited time.Duration // for chunks, in this transaction
 		ch := first
 		for {
 			if err := t.add(appendCtx, tx, a, ch.entries); err != nil {
 				return err
 			}
-			if ch.last || (!strict && t.n >= ingestBatch) {
-				break
+			if ch.last || t.n >= ingestBatch || waited >= ingestIdle {
+				return nil
 			}
+			start := time.Now()
+			idle := time.NewTimer(ingestIdle - waited)
+			var ok bool
 			select {
-			case next, ok := <-b.out:
-				if !ok {
+			case ch, ok = <-b.out:
+				if !ok && ctx.Err() == nil {
+					idle.Stop()
 					end = endClosed
-					if strict { // not read to its end: the read error says why
-						return errStrictRejected
-					}
 					return nil
 				}
-				ch = next
-				continue
-			case <-ctx.Done():
-				if strict {
-					return ctx.Err()
+				if !ok { // the reader stopped for the interrupt: what it parsed is kept
+					ch, end = chunk{entries: b.takeRest(), last: true}, endInterrupted
 				}
+			case <-ctx.Done():
 				ch, end = chunk{entries: b.takeRest(), last: true}, endInterrupted
-				continue
+			case <-idle.C: // waited ingestIdle in all
+				return nil
+			}
+			idle.Stop()
+			waited += time.Since(start)
+		}
+	})
+	if err != nil {
+		return end, err
+	}
+	t.committed(c, bar, stderr)
+	return end, nil
+}
+
+// errStrictRejected rolls back a strict ingest.
+var errStrictRejected = errors.New("strict ingest: rejected events")
+
+// ingestStrict reads every chunk from b, then appends them all in one
+// transaction, rolled back if any event is rejected (malformed or
+// conflicting). Nothing is appended when the input was not read to its
+// end: a read error or ctx's end is returned instead.
+func (a *app) ingestStrict(appendCtx, ctx context.Context, b *batcher, readErr <-chan error,
+	c *ingest.Tally, bar *progress, stderr io.Writer) error {
+	var all [][]entry
+read:
+	for {
+		select {
+		case ch, ok := <-b.out:
+			if !ok {
+				break read
+			}
+			all = append(all, ch.entries)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := <-readErr; err != nil {
+		return err
+	}
+	var t txnTally
+	err := a.db.Update(appendCtx, func(tx *store.Tx) error {
+		t = txnTally{}
+		for _, entries := range all {
+			if err := t.add(appendCtx, tx, a, entries); err != nil {
+				return err
 			}
 		}
-		if strict && t.tally.Rejected > 0 {
+		if t.tally.Rejected > 0 {
 			return errStrictRejected
 		}
 		return nil
@@ -213,18 +265,13 @@ func (a *app) ingestTxn(appendCtx, ctx context.Context, b *batcher, first chunk,
 		// Rolled back: only the rejections count.
 		c.Rejected += t.tally.Rejected
 		t.print(bar, stderr)
-		if end != endClosed {
-			bar.println(stderr, "--strict: nothing appended")
-		}
-		return end, nil
+		bar.println(stderr, "--strict: nothing appended")
+		return nil
 	case err != nil:
-		return end, err
+		return err
 	}
-	c.Appended += t.tally.Appended
-	c.Duplicates += t.tally.Duplicates
-	c.Rejected += t.tally.Rejected
-	t.print(bar, stderr)
-	return end, nil
+	t.committed(c, bar, stderr)
+	return nil
 }
 
 // txnTally is what became of the events of one ingest transaction, counted
@@ -270,6 +317,15 @@ func (t *txnTally) add(ctx context.Context, tx *store.Tx, a *app, entries []entr
 	}
 	t.n += len(entries)
 	return nil
+}
+
+// committed counts in c what the committed transaction did and prints its
+// rejections.
+func (t *txnTally) committed(c *ingest.Tally, bar *progress, stderr io.Writer) {
+	c.Appended += t.tally.Appended
+	c.Duplicates += t.tally.Duplicates
+	c.Rejected += t.tally.Rejected
+	t.print(bar, stderr)
 }
 
 // print prints the rejections above the progress bar.
