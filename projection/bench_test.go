@@ -126,6 +126,47 @@ func BenchmarkScan(b *testing.B) {
 	}
 }
 
+// BenchmarkFoldOrderRead reads what a rebuild reads, in the order it reads
+// it, and folds nothing: every method's events in fold order, then every
+// grant's. Beside BenchmarkScan/decode (in the same run) it is the floor of
+// a rebuild on this schema: a rebuild cannot beat its own reads.
+//
+//	go test ./projection -run XXX -bench 'Scan|FoldOrderRead|Rebuild' -benchtime 1x
+func BenchmarkFoldOrderRead(b *testing.B) {
+	p := benchDB(b)
+	ctx := context.Background()
+	log := p.DB().Log()
+	seq, _, err := log.Head(ctx)
+	require.NoError(b, err)
+	b.ResetTimer()
+	var methodRows, grantRows int64
+	for i := 0; i < b.N; i++ {
+		// In parallel, as a rebuild reads them.
+		var wg sync.WaitGroup
+		var methodsErr, grantsErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			methodsErr = log.MethodStreams(ctx, seq, func(_ int64, events []*domain.Event) error {
+				methodRows += int64(len(events))
+				return nil
+			})
+		}()
+		go func() {
+			defer wg.Done()
+			grantsErr = log.GrantStreams(ctx, seq, func(_ int64, _ domain.ID, events []*domain.Event) error {
+				grantRows += int64(len(events))
+				return nil
+			})
+		}()
+		wg.Wait()
+		require.NoError(b, methodsErr)
+		require.NoError(b, grantsErr)
+	}
+	b.ReportMetric(float64(methodRows+grantRows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(seq*int64(b.N))/b.Elapsed().Seconds(), "events/s")
+}
+
 // BenchmarkFold measures the pure fold: generated events applied in memory.
 func BenchmarkFold(b *testing.B) {
 	events := testutil.Events(b, 1000, 1)
