@@ -38,7 +38,7 @@ func TestIngestSlowInputReleasesTheWriter(t *testing.T) {
 	db := tempDB(t)
 	require.Equal(t, 0, runCLI(t, "", "ingest", "--db", db, "-").code)
 	pw, _, errc, stdout := startIngestPipe(t, db)
-	const n = 60
+	const n = 100 // 4 s of input
 	var writing atomic.Bool
 	writing.Store(true)
 	go func() {
@@ -52,16 +52,30 @@ func TestIngestSlowInputReleasesTheWriter(t *testing.T) {
 		pw.Close()
 	}()
 
-	other, err := sql.Open("sqlite3", "file:"+db+"?_busy_timeout=1000&_txlock=immediate")
+	// The probe polls for the lock itself, every 5 ms, rather than
+	// through SQLite's busy handler, whose waits grow to 100 ms and can
+	// miss the moments between ingest's transactions on a loaded machine.
+	other, err := sql.Open("sqlite3", "file:"+db+"?_busy_timeout=0&_txlock=immediate")
 	require.NoError(t, err)
 	defer other.Close()
+	other.SetMaxOpenConns(1)
+	lock := func() (*sql.Tx, error) {
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for {
+			tx, err := other.Begin()
+			if err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "locked") {
+				return tx, err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	time.Sleep(300 * time.Millisecond) // ingest has begun appending
 	for i := 0; i < 5; i++ {
-		require.True(t, writing.Load(), "the probes must run while the input is still coming")
-		tx, err := other.Begin()
+		tx, err := lock()
 		require.NoError(t, err, "another writer must get the lock while ingest waits for its input (try %d)", i)
+		require.True(t, writing.Load(), "the lock must come while the input is still coming (try %d)", i)
 		require.NoError(t, tx.Commit())
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	require.NoError(t, <-errc)
 	assert.Equal(t, summary(n, 0, 0), stdout.String())
