@@ -111,7 +111,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	// short write transactions of its own. The first error stops all three.
 	log := p.db.Log()
 	var err error
-	if stats.Seq, stats.Events, err = log.Head(ctx); err != nil {
+	if stats.Seq, err = log.LastSeq(ctx); err != nil {
 		return stats, err
 	}
 	prog, err := newRowProgress(ctx, log, progress, stats.Seq)
@@ -120,6 +120,16 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	// The log's count is random reads on a file out of the cache: it runs
+	// once the methods are read and folding, beside the fold.
+	counted := make(chan error, 1)
+	count := sync.OnceFunc(func() {
+		go func() {
+			var err error
+			stats.Events, err = log.Count(ctx, stats.Seq)
+			counted <- err
+		}()
+	})
 	// One goroutine writes the chunks both folds produce; the folds encode.
 	chunks := make(chan []func(*applier) error, 1)
 	written := make(chan error, 1)
@@ -141,6 +151,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		defer wg.Done()
 		w := &chunkWriter{out: chunks}
 		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
+			count()
 			b, err := encodeMethod(s)
 			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
@@ -165,7 +176,8 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}()
 	wg.Wait()
 	close(chunks)
-	if err := firstError(methodsErr, grantsErr, <-written); err != nil {
+	count() // when there was no method
+	if err := firstError(methodsErr, grantsErr, <-written, <-counted); err != nil {
 		return stats, err
 	}
 

@@ -85,6 +85,10 @@ type Options struct {
 	// KeySource names Keyring in messages ("the key file /etc/amtrack.key",
 	// "the key in AMTRACK_KEY").
 	KeySource string
+	// WalkIndexes has a rebuild or a verify on SQLite read the whole log
+	// in stream order by walking the stream indexes, not through a sorted
+	// copy (sorted.go): for tests that compare the two.
+	WalkIndexes bool
 }
 
 // DB is the amtrack database: one writer connection (every write goes
@@ -126,6 +130,11 @@ type DB struct {
 
 	// keys seals and opens the codes (seal.go).
 	keys *keys
+
+	// walkIndexes is Options.WalkIndexes.
+	walkIndexes bool
+	// copying is held by a sorted read while it copies (sorted.go).
+	copying ctxMutex
 }
 
 // Open opens (creating if needed, unless opts.MustExist) the database at
@@ -163,7 +172,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{path: path, write: write}
+	db := &DB{path: path, write: write, walkIndexes: opts.WalkIndexes}
 	if _, err := checkTables(ctx, write, path); err != nil {
 		write.Close()
 		return nil, err
@@ -493,6 +502,7 @@ func OpenReadOnlyOptions(ctx context.Context, path string, opts Options) (*DB, e
 		db.Close()
 		return nil, err
 	}
+	db.walkIndexes = opts.WalkIndexes
 	return db, nil
 }
 

@@ -54,6 +54,27 @@ func (l Log) Head(ctx context.Context) (seq, count int64, err error) {
 	return seq, count, nil
 }
 
+// Count returns the number of events up to maxSeq. On SQLite it walks the
+// smallest index that holds every event: on a file out of the cache that
+// is random reads, so it waits for a sorted read's copy to finish reading
+// (sorted.go), and a rebuild runs it beside its fold rather than before.
+// Errors: internal.
+func (l Log) Count(ctx context.Context, maxSeq int64) (int64, error) {
+	query := `SELECT count(*) FROM events WHERE seq <= ?`
+	if l.db.engine != Postgres {
+		query = `SELECT count(*) FROM events INDEXED BY events_event_id WHERE seq <= ?`
+		if err := l.db.copying.lock(ctx); err != nil {
+			return 0, fmt.Errorf("count the log: %w", err)
+		}
+		defer l.db.copying.unlock()
+	}
+	var n int64
+	if err := l.q.QueryRowContext(ctx, query, maxSeq).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the log: %w", err)
+	}
+	return n, nil
+}
+
 // LastSeq returns the highest seq in the log (0 when empty): Head without
 // the count, which walks the whole log. Errors: internal.
 func (l Log) LastSeq(ctx context.Context) (int64, error) {
@@ -341,29 +362,37 @@ func (l Log) StreamRows(ctx context.Context, maxSeq int64) (int64, error) {
 // order, one method in memory at a time: fn must not keep events, which
 // the next call reuses. It returns fn's first error.
 func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
-	return l.streams(ctx, `SELECT method_stream, `+foldList+` FROM events
-		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, maxSeq, fn)
+	if l.sorted() {
+		return l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, maxSeq, fn)
+	}
+	return streamRows(ctx, l.q, `SELECT method_stream, `+foldList+` FROM events
+		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn)
 }
 
 // GrantStreams is MethodStreams for grants: it calls fn with each grant's
 // id and its events (every event naming it) in fold order.
 func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
-	return l.streams(ctx, `SELECT g.grant_stream, `+foldListE+`
+	withID := func(stream int64, events []*domain.Event) error {
+		id, err := l.grantID(ctx, stream, events[0])
+		if err != nil {
+			return err
+		}
+		return fn(stream, id, events)
+	}
+	if l.sorted() {
+		return l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, withID)
+	}
+	return streamRows(ctx, l.q, `SELECT g.grant_stream, `+foldListE+`
 		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, maxSeq,
-		func(stream int64, events []*domain.Event) error {
-			id, err := l.grantID(ctx, stream, events[0])
-			if err != nil {
-				return err
-			}
-			return fn(stream, id, events)
-		})
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{maxSeq}, withID)
 }
 
-// streams runs query (rows of a stream number then the fold columns,
-// ordered by stream) and calls fn with each stream's events.
-func (l Log) streams(ctx context.Context, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
-	rows, err := l.q.QueryContext(ctx, query, maxSeq)
+// streamRows runs query with args on q (rows of a stream number then the
+// fold columns, ordered by stream) and calls fn with each stream's events.
+func streamRows(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, query string, args []any, fn func(stream int64, events []*domain.Event) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

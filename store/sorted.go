@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/amtrack/amtrack/domain"
+)
+
+// Reading a whole log in stream order (MethodStreams, GrantStreams: a
+// rebuild, a verify). The stream indexes give that order, but a walk of one
+// reads the events table through it, a page for an event or two, in an
+// order that jumps back and forth within the events of the streams that
+// were open at the same time. That costs little only while the whole file
+// is in the operating system's cache. Otherwise each of those pages is a
+// random read from the disk: a rebuild of a million events took 44 s with
+// the file out of the cache against 9 s with it in, and one of ten million
+// (a 12.7 GB file) had not finished after ten minutes.
+//
+// So on SQLite a whole-log read first copies the fold columns into the
+// connection's temporary database, keyed by fold order, reading the events
+// table in seq order, as it lies on the disk; then it walks the copy.
+// The copy is a file SQLite deletes when the connection closes, in the
+// temporary directory (SQLITE_TMPDIR, else TMPDIR, else /var/tmp, else
+// /tmp), read and written through a page cache of sortedCacheKiB. With
+// the file in the cache this costs about 8 % (docs/performance.md).
+// PostgreSQL plans such a read itself.
+
+// sortedCacheKiB is the page cache of the copy. Its inserts land among the
+// streams open at one time, a few megabytes; a bigger cache bought nothing
+// measurable at a million events and costs its size in RSS.
+const sortedCacheKiB = 4 * 1024
+
+// sorted says whether a whole-log read of l goes through a sorted copy.
+func (l Log) sorted() bool {
+	return l.db.engine != Postgres && l.tx == nil && l.db.path != "" && !l.db.walkIndexes
+}
+
+// copyStep is one statement of a copy: a CREATE, a statement over the log
+// up to maxSeq, or one over a range of seq run chunk by chunk.
+type copyStep struct {
+	sql  string
+	args int // 0; 1: maxSeq; 2: a range (after, upTo], in chunks of sortedChunk
+}
+
+// sortedChunk is the seqs one ranged copy statement reads: SQLite cannot
+// always interrupt a statement when a context ends (the driver's interrupt
+// is lost when it comes before the statement's first step), so a
+// cancelled copy stops at the next chunk, a second or two at most.
+var sortedChunk int64 = 1 << 18
+
+// The copies: a method's events, and a grant's, in fold order. The grants'
+// copy first copies the grant links keyed by seq, so that it too reads the
+// events in seq order.
+var (
+	sortedMethods = []copyStep{
+		{`CREATE TABLE temp.sorted_methods (method_stream INTEGER NOT NULL, ` + foldList + `,
+			PRIMARY KEY (method_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0},
+		{`INSERT INTO temp.sorted_methods (method_stream, ` + foldList + `)
+			SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
+			WHERE seq > ? AND seq <= ? AND method_stream IS NOT NULL`, 2},
+	}
+	sortedMethodsRead = `SELECT method_stream, ` + foldList + ` FROM temp.sorted_methods
+		ORDER BY method_stream, occurred_at, created_at, event_id`
+
+	sortedGrants = []copyStep{
+		{`CREATE TABLE temp.sorted_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL,
+			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0},
+		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1},
+		{`CREATE TABLE temp.sorted_grants (grant_stream INTEGER NOT NULL, ` + foldList + `,
+			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0},
+		{`INSERT INTO temp.sorted_grants (grant_stream, ` + foldList + `)
+			SELECT l.grant_stream, ` + foldListE + ` FROM main.events e NOT INDEXED CROSS JOIN temp.sorted_links l ON l.seq = e.seq
+			WHERE e.seq > ? AND e.seq <= ?`, 2},
+	}
+	sortedGrantsRead = `SELECT grant_stream, ` + foldList + ` FROM temp.sorted_grants
+		ORDER BY grant_stream, occurred_at, created_at, event_id`
+)
+
+// sortedStreams copies the log up to maxSeq into a temporary database by
+// steps, then calls fn with each stream's events read by query.
+func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
+	if err != nil {
+		return fmt.Errorf("open the database for a sorted read: %w", err)
+	}
+	defer pool.Close()
+	pool.SetMaxOpenConns(1)
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open the database for a sorted read: %w", err)
+	}
+	defer conn.Close()
+	if err := l.sortedCopy(ctx, conn, steps, maxSeq); err != nil {
+		return err
+	}
+	return streamRows(ctx, conn, query, nil, fn)
+}
+
+// sortedCopy runs steps on conn. The copy is in the connection's temporary
+// database, kept in a file (every other connection keeps temporary data in
+// memory, see driverName); a read-only connection may write it. One copy
+// reads the events table at a time: two at once would have the disk seek
+// between them, and the second finds in the cache what the first read.
+func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, maxSeq int64) error {
+	for _, stmt := range []string{"PRAGMA temp_store = FILE", "PRAGMA temp.cache_size = -" + fmt.Sprint(sortedCacheKiB)} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("prepare a sorted read: %w", err)
+		}
+	}
+	if err := l.db.copying.lock(ctx); err != nil {
+		return fmt.Errorf("copy the log in fold order: %w", err)
+	}
+	defer l.db.copying.unlock()
+	exec := func(stmt string, args ...any) error {
+		if err := ctx.Err(); err != nil { // the driver may not interrupt a statement not yet begun
+			return err
+		}
+		sortedStepHook()
+		_, err := conn.ExecContext(ctx, stmt, args...)
+		return err
+	}
+	for _, step := range steps {
+		var err error
+		switch step.args {
+		case 0:
+			err = exec(step.sql)
+		case 1:
+			err = exec(step.sql, maxSeq)
+		default:
+			for after := int64(0); after < maxSeq && err == nil; after += sortedChunk {
+				err = exec(step.sql, after, min(after+sortedChunk, maxSeq))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("copy the log in fold order to a temporary database (in SQLITE_TMPDIR, TMPDIR or /var/tmp): %w", err)
+		}
+	}
+	return nil
+}
+
+// sortedStepHook runs before each statement of a copy (tests count them).
+var sortedStepHook = func() {}
+
+// ctxMutex is a mutex whose lock gives up when a context ends. The zero
+// value is unlocked.
+type ctxMutex struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (m *ctxMutex) init() { m.once.Do(func() { m.ch = make(chan struct{}, 1) }) }
+
+func (m *ctxMutex) lock(ctx context.Context) error {
+	m.init()
+	select {
+	case m.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *ctxMutex) unlock() { <-m.ch }

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/domain"
+	"github.com/amtrack/amtrack/internal/dbtest"
+	"github.com/amtrack/amtrack/internal/testutil"
+)
+
+// sortedDB is a database of n generated events, with ranged copies in
+// chunks of chunk seqs and the copy statements counted into steps.
+func sortedDB(t *testing.T, n int, chunk int64) (db *DB, steps *atomic.Int64) {
+	t.Helper()
+	dbtest.SQLiteOnly(t, "the sorted copy is SQLite's")
+	ctx := context.Background()
+	target := dbtest.Target(t)
+	db, err := Open(ctx, target, Options{Keyring: dbtest.Keyring(t, target)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	var batch []Pending
+	for _, raw := range testutil.First(t, n, 7) {
+		e, err := domain.ParseEvent(raw)
+		require.NoError(t, err)
+		batch = append(batch, Pending{Event: e, Source: SourceFile})
+	}
+	_, err = db.Append(ctx, batch, nil)
+	require.NoError(t, err)
+
+	steps = new(atomic.Int64)
+	oldChunk, oldHook := sortedChunk, sortedStepHook
+	sortedChunk, sortedStepHook = chunk, func() { steps.Add(1) }
+	t.Cleanup(func() { sortedChunk, sortedStepHook = oldChunk, oldHook })
+	return db, steps
+}
+
+// TestSortedCopyChunks: a ranged copy runs once per chunk of seqs, and
+// the streams come out whole across the chunks' edges.
+func TestSortedCopyChunks(t *testing.T) {
+	db, steps := sortedDB(t, 1000, 64)
+	var events int
+	require.NoError(t, db.Log().MethodStreams(context.Background(), 1000, func(_ int64, evs []*domain.Event) error {
+		events += len(evs)
+		return nil
+	}))
+	assert.Equal(t, int64(1+(1000+63)/64), steps.Load(), "CREATE, then one INSERT per chunk")
+	want, err := db.Log().q.QueryContext(context.Background(), `SELECT count(*) FROM events WHERE method_stream IS NOT NULL`)
+	require.NoError(t, err)
+	defer want.Close()
+	require.True(t, want.Next())
+	var n int
+	require.NoError(t, want.Scan(&n))
+	assert.Equal(t, n, events)
+}
+
+// TestSortedCopyWaitsCancelable: a copy waiting for another to finish
+// reading gives up when its context ends, and then runs no statement (a
+// statement begun after the end could not be interrupted, and would copy
+// the whole log).
+func TestSortedCopyWaitsCancelable(t *testing.T) {
+	db, steps := sortedDB(t, 300, 64)
+	require.NoError(t, db.copying.lock(context.Background())) // another copy is reading
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Log().GrantStreams(ctx, 300, func(int64, domain.ID, []*domain.Event) error { return nil })
+	}()
+	cancel()
+	err := <-done
+	require.ErrorIs(t, err, context.Canceled)
+	db.copying.unlock()
+	assert.Zero(t, steps.Load(), "no copy statement after the cancel")
+
+	// Cancelled between statements: the next one does not begin.
+	ctx, cancel = context.WithCancel(context.Background())
+	sortedStepHook = func() {
+		if steps.Add(1) == 3 {
+			cancel()
+		}
+	}
+	err = db.Log().MethodStreams(ctx, 300, func(int64, []*domain.Event) error { return nil })
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, int64(3), steps.Load(), "the statements after the cancel do not run")
+}
