@@ -120,16 +120,6 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	// The log's count is random reads on a file out of the cache: it runs
-	// once the methods are read and folding, beside the fold.
-	counted := make(chan error, 1)
-	count := sync.OnceFunc(func() {
-		go func() {
-			var err error
-			stats.Events, err = log.Count(ctx, stats.Seq)
-			counted <- err
-		}()
-	})
 	// One goroutine writes the chunks both folds produce; the folds encode.
 	chunks := make(chan []func(*applier) error, 1)
 	written := make(chan error, 1)
@@ -146,12 +136,19 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}()
 	var wg sync.WaitGroup
 	var methodsErr, grantsErr error
+	// The grants' fold begins once the methods' has read its first method:
+	// on SQLite each first copies the log from the disk in seq order
+	// (store's sorted reads), and the methods' copy, which reads only the
+	// events table, goes first so that the grants' finds it in the cache.
+	methodsRead := make(chan struct{})
+	methodsBegun := sync.OnceFunc(func() { close(methodsRead) })
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		defer methodsBegun()
 		w := &chunkWriter{out: chunks}
 		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
-			count()
+			methodsBegun()
 			b, err := encodeMethod(s)
 			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
 			return err
@@ -163,6 +160,12 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}()
 	go func() {
 		defer wg.Done()
+		select {
+		case <-methodsRead:
+		case <-ctx.Done():
+			grantsErr = context.Cause(ctx)
+			return
+		}
 		w := &chunkWriter{out: chunks}
 		stats.Grants, grantsErr = foldGrants(ctx, log, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 			b, err := encodeGrant(g)
@@ -176,8 +179,13 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}()
 	wg.Wait()
 	close(chunks)
-	count() // when there was no method
-	if err := firstError(methodsErr, grantsErr, <-written, <-counted); err != nil {
+	if err := firstError(methodsErr, grantsErr, <-written); err != nil {
+		return stats, err
+	}
+	// After the fold: a sorted read counted the events as it copied them,
+	// and a count that walks an index must not hold a snapshot while the
+	// fold writes (the WAL could not be checkpointed past it).
+	if stats.Events, err = log.Count(ctx, stats.Seq); err != nil {
 		return stats, err
 	}
 

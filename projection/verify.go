@@ -72,7 +72,7 @@ func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs 
 	var stats Stats
 	log := snap.Log()
 	var err error
-	if stats.Seq, stats.Events, err = log.Head(ctx); err != nil {
+	if stats.Seq, err = log.LastSeq(ctx); err != nil {
 		return stats, nil, err
 	}
 	var diffs []string
@@ -140,6 +140,11 @@ func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs 
 		err = grants.rest(diff)
 	}
 	if err != nil {
+		return stats, nil, err
+	}
+	// After the fold, which on SQLite counted the events as it copied them
+	// (store.Log.Count).
+	if stats.Events, err = log.Count(ctx, stats.Seq); err != nil {
 		return stats, nil, err
 	}
 	return stats, diffs, nil

@@ -54,19 +54,17 @@ func (l Log) Head(ctx context.Context) (seq, count int64, err error) {
 	return seq, count, nil
 }
 
-// Count returns the number of events up to maxSeq. On SQLite it walks the
-// smallest index that holds every event: on a file out of the cache that
-// is random reads, so it waits for a sorted read's copy to finish reading
-// (sorted.go), and a rebuild runs it beside its fold rather than before.
-// Errors: internal.
+// Count returns the number of events up to maxSeq. A sorted read of the
+// methods (sorted.go) counts them as it copies, and Count then answers
+// that; otherwise SQLite walks the smallest index that holds every event,
+// which on a file out of the cache is random reads. Errors: internal.
 func (l Log) Count(ctx context.Context, maxSeq int64) (int64, error) {
+	if c := l.db.counted.Load(); c != nil && c.maxSeq == maxSeq {
+		return c.events, nil
+	}
 	query := `SELECT count(*) FROM events WHERE seq <= ?`
 	if l.db.engine != Postgres {
 		query = `SELECT count(*) FROM events INDEXED BY events_event_id WHERE seq <= ?`
-		if err := l.db.copying.lock(ctx); err != nil {
-			return 0, fmt.Errorf("count the log: %w", err)
-		}
-		defer l.db.copying.unlock()
 	}
 	var n int64
 	if err := l.q.QueryRowContext(ctx, query, maxSeq).Scan(&n); err != nil {

@@ -44,7 +44,13 @@ func (l Log) sorted() bool {
 type copyStep struct {
 	sql  string
 	args int // 0; 1: maxSeq; 2: a range (after, upTo], in chunks of sortedChunk
+	// count has each chunk also count the events it read, while their
+	// pages are in the cache (Log.Count would walk an index at random).
+	count bool
 }
+
+// countChunk counts the events of a chunk.
+const countChunk = `SELECT count(*) FROM main.events WHERE seq > ? AND seq <= ?`
 
 // sortedChunk is the seqs one ranged copy statement reads: SQLite cannot
 // always interrupt a statement when a context ends (the driver's interrupt
@@ -58,23 +64,23 @@ var sortedChunk int64 = 1 << 18
 var (
 	sortedMethods = []copyStep{
 		{`CREATE TABLE temp.sorted_methods (method_stream INTEGER NOT NULL, ` + foldList + `,
-			PRIMARY KEY (method_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0},
+			PRIMARY KEY (method_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false},
 		{`INSERT INTO temp.sorted_methods (method_stream, ` + foldList + `)
 			SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
-			WHERE seq > ? AND seq <= ? AND method_stream IS NOT NULL`, 2},
+			WHERE seq > ? AND seq <= ? AND method_stream IS NOT NULL`, 2, true},
 	}
 	sortedMethodsRead = `SELECT method_stream, ` + foldList + ` FROM temp.sorted_methods
 		ORDER BY method_stream, occurred_at, created_at, event_id`
 
 	sortedGrants = []copyStep{
 		{`CREATE TABLE temp.sorted_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL,
-			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0},
-		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1},
+			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false},
+		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1, false},
 		{`CREATE TABLE temp.sorted_grants (grant_stream INTEGER NOT NULL, ` + foldList + `,
-			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0},
+			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false},
 		{`INSERT INTO temp.sorted_grants (grant_stream, ` + foldList + `)
 			SELECT l.grant_stream, ` + foldListE + ` FROM main.events e NOT INDEXED CROSS JOIN temp.sorted_links l ON l.seq = e.seq
-			WHERE e.seq > ? AND e.seq <= ?`, 2},
+			WHERE e.seq > ? AND e.seq <= ?`, 2, false},
 	}
 	sortedGrantsRead = `SELECT grant_stream, ` + foldList + ` FROM temp.sorted_grants
 		ORDER BY grant_stream, occurred_at, created_at, event_id`
@@ -131,8 +137,17 @@ func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, m
 		case 1:
 			err = exec(step.sql, maxSeq)
 		default:
+			var events int64
 			for after := int64(0); after < maxSeq && err == nil; after += sortedChunk {
-				err = exec(step.sql, after, min(after+sortedChunk, maxSeq))
+				upTo := min(after+sortedChunk, maxSeq)
+				if err = exec(step.sql, after, upTo); err == nil && step.count {
+					var n int64
+					err = conn.QueryRowContext(ctx, countChunk, after, upTo).Scan(&n)
+					events += n
+				}
+			}
+			if err == nil && step.count {
+				l.db.counted.Store(&logCount{maxSeq: maxSeq, events: events})
 			}
 		}
 		if err != nil {
@@ -141,6 +156,9 @@ func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, m
 	}
 	return nil
 }
+
+// logCount is the number of events up to maxSeq, as a copy counted them.
+type logCount struct{ maxSeq, events int64 }
 
 // sortedStepHook runs before each statement of a copy (tests count them).
 var sortedStepHook = func() {}

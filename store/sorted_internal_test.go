@@ -39,8 +39,9 @@ func sortedDB(t *testing.T, n int, chunk int64) (db *DB, steps *atomic.Int64) {
 	return db, steps
 }
 
-// TestSortedCopyChunks: a ranged copy runs once per chunk of seqs, and
-// the streams come out whole across the chunks' edges.
+// TestSortedCopyChunks: a ranged copy runs once per chunk of seqs, the
+// streams come out whole across the chunks' edges, and the methods' copy
+// counts the log on the way.
 func TestSortedCopyChunks(t *testing.T) {
 	db, steps := sortedDB(t, 1000, 64)
 	var events int
@@ -56,6 +57,17 @@ func TestSortedCopyChunks(t *testing.T) {
 	var n int
 	require.NoError(t, want.Scan(&n))
 	assert.Equal(t, n, events)
+
+	// The copy counted every event (not only the methods') as it read them.
+	c := db.counted.Load()
+	require.NotNil(t, c)
+	assert.Equal(t, logCount{maxSeq: 1000, events: 1000}, *c)
+	got, err := db.Log().Count(context.Background(), 1000)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1000), got)
+	got, err = db.Log().Count(context.Background(), 500) // not the copy's: counted by the index
+	require.NoError(t, err)
+	assert.Equal(t, int64(500), got)
 }
 
 // TestSortedCopyWaitsCancelable: a copy waiting for another to finish
