@@ -134,11 +134,11 @@ func (c *checker) run(ctx context.Context, l Log, want *ChainHead) error {
 		return fmt.Errorf("read the chain: %w", err)
 	}
 	defer chain.Close()
-	links, err := l.q.QueryContext(ctx, `SELECT seq, grant_stream, occurred_at, created_at, event_id FROM event_grants ORDER BY seq, grant_stream`)
+	links, err := l.linkRows(ctx)
 	if err != nil {
 		return fmt.Errorf("read grant links: %w", err)
 	}
-	defer links.Close()
+	defer links.close()
 
 	nextEntry := func() (*chainEntry, error) {
 		if !chain.Next() {
@@ -148,14 +148,7 @@ func (c *checker) run(ctx context.Context, l Log, want *ChainHead) error {
 		err := chain.Scan(&e.seq, &e.hash)
 		return &e, err
 	}
-	nextLink := func() (*link, error) {
-		if !links.Next() {
-			return nil, links.Err()
-		}
-		var k link
-		err := links.Scan(&k.seq, &k.stream, &k.occurredAt, &k.createdAt, &k.eventID)
-		return &k, err
-	}
+	nextLink := links.next
 	entry, err := nextEntry()
 	if err != nil {
 		return fmt.Errorf("read the chain: %w", err)

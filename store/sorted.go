@@ -86,6 +86,100 @@ var (
 		ORDER BY grant_stream, occurred_at, created_at, event_id`
 )
 
+// sortedLinks copies the grant links up to maxSeq for CheckLog, keyed in
+// the order it reads them.
+var sortedLinks = []copyStep{
+	{`CREATE TABLE temp.check_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL, occurred_at, created_at, event_id,
+		PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false},
+	{`INSERT INTO temp.check_links SELECT seq, grant_stream, occurred_at, created_at, event_id
+		FROM main.event_grants WHERE seq <= ?`, 1, false},
+}
+
+const linkList = `seq, grant_stream, occurred_at, created_at, event_id`
+
+// linkSource gives CheckLog the grant links in (seq, grant_stream) order.
+type linkSource struct {
+	rows   []*sql.Rows // read in turn
+	closer []func() error
+}
+
+// linkRows reads every grant link of l's snapshot in (seq, grant_stream)
+// order. On SQLite, sorting them in the query would hold all of them in
+// memory (every connection keeps temporary data in memory: 2 GB for ten
+// million events), so the links up to the snapshot's last event come from
+// a sorted copy on disk, like a fold's (sortedStreams), and only those
+// beyond it, which no append makes, from the snapshot itself.
+func (l Log) linkRows(ctx context.Context) (*linkSource, error) {
+	src := &linkSource{}
+	if !l.sorted() {
+		rows, err := l.q.QueryContext(ctx, `SELECT `+linkList+` FROM event_grants ORDER BY seq, grant_stream`)
+		if err != nil {
+			return nil, err
+		}
+		src.add(rows)
+		return src, nil
+	}
+	head, err := l.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
+	if err != nil {
+		return nil, fmt.Errorf("open the database for a sorted read: %w", err)
+	}
+	src.closer = append(src.closer, pool.Close)
+	pool.SetMaxOpenConns(1)
+	conn, err := pool.Conn(ctx)
+	if err == nil {
+		src.closer = append(src.closer, conn.Close)
+		err = l.sortedCopy(ctx, conn, sortedLinks, head)
+	}
+	var copied, beyond *sql.Rows
+	if err == nil {
+		copied, err = conn.QueryContext(ctx, `SELECT `+linkList+` FROM temp.check_links ORDER BY seq, grant_stream`)
+	}
+	if err == nil {
+		src.add(copied)
+		beyond, err = l.q.QueryContext(ctx, `SELECT `+linkList+` FROM event_grants WHERE seq > ? ORDER BY seq, grant_stream`, head)
+	}
+	if err != nil {
+		src.close()
+		return nil, err
+	}
+	src.add(beyond)
+	return src, nil
+}
+
+func (s *linkSource) add(rows *sql.Rows) {
+	s.rows = append(s.rows, rows)
+	s.closer = append(s.closer, rows.Close)
+}
+
+// next returns the next link, nil after the last.
+func (s *linkSource) next() (*link, error) {
+	for len(s.rows) > 0 {
+		rows := s.rows[0]
+		if rows.Next() {
+			var k link
+			err := rows.Scan(&k.seq, &k.stream, &k.occurredAt, &k.createdAt, &k.eventID)
+			return &k, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		s.rows = s.rows[1:]
+	}
+	return nil, nil
+}
+
+// close closes what the source opened, the last opened first.
+func (s *linkSource) close() {
+	for i := len(s.closer) - 1; i >= 0; i-- {
+		s.closer[i]()
+	}
+	s.closer, s.rows = nil, nil
+}
+
 // sortedStreams copies the log up to maxSeq into a temporary database by
 // steps, then calls fn with each stream's events read by query.
 func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
