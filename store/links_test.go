@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
 )
@@ -23,33 +24,32 @@ func TestCheckLogGrantLinks(t *testing.T) {
 	grant := "b0000000-0000-4000-8000-000000000001"
 	for _, tc := range []struct {
 		name  string
-		edits func(last int64) []string
+		edits []string
 		want  []string
 	}{
-		{"untouched", func(int64) []string { return nil }, nil},
-		{"a link removed", func(int64) []string { return []string{"DELETE FROM event_grants WHERE seq = 2"} },
+		{"untouched", nil, nil},
+		{"a link removed", []string{"DELETE FROM event_grants WHERE seq = 2"},
 			[]string{"seq 2: the link to access_grant " + grant + " (stream"}},
-		{"a link to a seq without an event, inside the log", func(int64) []string {
-			return []string{"DELETE FROM events WHERE seq = 3"}
-		}, []string{"seq 3: the chain has an entry but the log has no event", "seq 3: event_grants links it to grant stream"}},
-		{"a link beyond the last event", func(last int64) []string {
-			return []string{"INSERT INTO event_grants SELECT grant_stream, occurred_at + 1, created_at, event_id, seq + 100 FROM event_grants WHERE seq = 1"}
-		}, []string{"seq 101: event_grants links it to grant stream"}},
-		{"a link to another grant", func(int64) []string {
-			return []string{"INSERT INTO event_grants SELECT grant_stream + 1000, occurred_at, created_at, event_id, seq FROM event_grants WHERE seq = 4"}
-		}, []string{"seq 4: event_grants links it to grant stream"}},
+		{"a link to a seq without an event, inside the log", []string{"DELETE FROM events WHERE seq = 3"},
+			[]string{"seq 3: the chain has an entry but the log has no event", "seq 3: event_grants links it to grant stream"}},
+		{"a link beyond the last event", // the log has 6 events
+			[]string{"INSERT INTO event_grants SELECT grant_stream, occurred_at + 1, created_at, event_id, seq + 100 FROM event_grants WHERE seq = 1"},
+			[]string{"seq 101: event_grants links it to grant stream"}},
+		{"a link to another grant",
+			[]string{"INSERT INTO event_grants SELECT grant_stream + 1000, occurred_at, created_at, event_id, seq FROM event_grants WHERE seq = 4"},
+			[]string{"seq 4: event_grants links it to grant stream"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target := dbtest.Target(t)
 			db := openTarget(t, target)
-			var events []string
+			var events []*domain.Event
 			for i := 1; i <= 6; i++ {
-				events = append(events, testutil.Payload{N: i, Type: "issued", Grant: grant}.JSON())
+				events = append(events, testutil.Parse(t, testutil.Payload{N: i, Type: "issued", Grant: grant}.JSON()))
 			}
-			_, err := db.Append(ctx, pending(testutil.ParseAll(t, toBytes(events))...), nil)
+			_, err := db.Append(ctx, pending(events...), nil)
 			require.NoError(t, err)
-			if edits := tc.edits(6); len(edits) > 0 {
-				dbtest.Exec(t, target, append([]string{"DROP TRIGGER events_no_delete", "DROP TRIGGER event_grants_no_delete"}, edits...)...)
+			if len(tc.edits) > 0 {
+				dbtest.Exec(t, target, append([]string{"DROP TRIGGER events_no_delete", "DROP TRIGGER event_grants_no_delete"}, tc.edits...)...)
 			}
 			var problems []string // those the triggers dropped for the edits cause are not what this checks
 			for _, p := range checkLog(t, db, nil).Problems {
@@ -63,12 +63,4 @@ func TestCheckLogGrantLinks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func toBytes(ss []string) [][]byte {
-	out := make([][]byte, len(ss))
-	for i, s := range ss {
-		out[i] = []byte(s)
-	}
-	return out
 }

@@ -387,9 +387,7 @@ func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int6
 
 // streamRows runs query with args on q (rows of a stream number then the
 // fold columns, ordered by stream) and calls fn with each stream's events.
-func streamRows(ctx context.Context, q interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}, query string, args []any, fn func(stream int64, events []*domain.Event) error) error {
+func streamRows(ctx context.Context, q Queryer, query string, args []any, fn func(stream int64, events []*domain.Event) error) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -100,7 +100,7 @@ const linkList = `seq, grant_stream, occurred_at, created_at, event_id`
 // linkSource gives CheckLog the grant links in (seq, grant_stream) order.
 type linkSource struct {
 	rows   []*sql.Rows // read in turn
-	closer []func() error
+	closer []func()
 }
 
 // linkRows reads every grant link of l's snapshot in (seq, grant_stream)
@@ -123,21 +123,13 @@ func (l Log) linkRows(ctx context.Context) (*linkSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
+	conn, done, err := l.copied(ctx, sortedLinks, head)
 	if err != nil {
-		return nil, fmt.Errorf("open the database for a sorted read: %w", err)
+		return nil, err
 	}
-	src.closer = append(src.closer, pool.Close)
-	pool.SetMaxOpenConns(1)
-	conn, err := pool.Conn(ctx)
-	if err == nil {
-		src.closer = append(src.closer, conn.Close)
-		err = l.sortedCopy(ctx, conn, sortedLinks, head)
-	}
-	var copied, beyond *sql.Rows
-	if err == nil {
-		copied, err = conn.QueryContext(ctx, `SELECT `+linkList+` FROM temp.check_links ORDER BY seq, grant_stream`)
-	}
+	src.closer = append(src.closer, done)
+	copied, err := conn.QueryContext(ctx, `SELECT `+linkList+` FROM temp.check_links ORDER BY seq, grant_stream`)
+	var beyond *sql.Rows
 	if err == nil {
 		src.add(copied)
 		beyond, err = l.q.QueryContext(ctx, `SELECT `+linkList+` FROM event_grants WHERE seq > ? ORDER BY seq, grant_stream`, head)
@@ -152,7 +144,7 @@ func (l Log) linkRows(ctx context.Context) (*linkSource, error) {
 
 func (s *linkSource) add(rows *sql.Rows) {
 	s.rows = append(s.rows, rows)
-	s.closer = append(s.closer, rows.Close)
+	s.closer = append(s.closer, func() { rows.Close() })
 }
 
 // next returns the next link, nil after the last.
@@ -183,21 +175,35 @@ func (s *linkSource) close() {
 // sortedStreams copies the log up to maxSeq into a temporary database by
 // steps, then calls fn with each stream's events read by query.
 func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
-	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
+	conn, done, err := l.copied(ctx, steps, maxSeq)
 	if err != nil {
-		return fmt.Errorf("open the database for a sorted read: %w", err)
-	}
-	defer pool.Close()
-	pool.SetMaxOpenConns(1)
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("open the database for a sorted read: %w", err)
-	}
-	defer conn.Close()
-	if err := l.sortedCopy(ctx, conn, steps, maxSeq); err != nil {
 		return err
 	}
+	defer done()
 	return streamRows(ctx, conn, query, nil, fn)
+}
+
+// copied opens a connection of its own to l's file and runs steps on it
+// (sortedCopy) with maxSeq; done closes it, and with it the copy.
+func (l Log) copied(ctx context.Context, steps []copyStep, maxSeq int64) (conn *sql.Conn, done func(), err error) {
+	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the database for a sorted read: %w", err)
+	}
+	pool.SetMaxOpenConns(1)
+	if conn, err = pool.Conn(ctx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("open the database for a sorted read: %w", err)
+	}
+	done = func() {
+		conn.Close()
+		pool.Close()
+	}
+	if err := l.sortedCopy(ctx, conn, steps, maxSeq); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return conn, done, nil
 }
 
 // sortedCopy runs steps on conn. The copy is in the connection's temporary
