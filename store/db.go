@@ -310,16 +310,16 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
-		return db.unavailable(err)
+		return db.failed(ctx, err)
 	}
 	for _, fn := range tx.beforeCommit {
 		if err := fn(); err != nil {
 			_ = sqlTx.Rollback()
-			return db.unavailable(err)
+			return db.failed(ctx, err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return db.unavailable(fmt.Errorf("commit: %w", err))
+		return db.failed(ctx, fmt.Errorf("commit: %w", err))
 	}
 	commit()
 	db.rememberStreams(tx.streams)
@@ -327,6 +327,16 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		fn()
 	}
 	return nil
+}
+
+// failed is the error of a write that failed with err: the context's when
+// it ended (a PostgreSQL statement cut by a cancel fails as a broken
+// connection, which is not the server's fault), else unavailable's.
+func (db *DB) failed(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return db.unavailable(err)
 }
 
 // unavailable marks err as an unavailable *domain.Error, keeping it in the
