@@ -300,13 +300,13 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	defer db.mu.Unlock()
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return ended(ctx, fmt.Errorf("begin: %w", err))
 	}
 	tx := &Tx{Tx: sqlTx, db: db}
 	commit, err := db.beginWrite(ctx, sqlTx)
 	if err != nil {
 		_ = sqlTx.Rollback()
-		return db.unavailable(fmt.Errorf("begin: %w", err))
+		return db.failed(ctx, fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
@@ -329,14 +329,25 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// failed is the error of a write that failed with err: the context's when
-// it ended (a PostgreSQL statement cut by a cancel fails as a broken
-// connection, which is not the server's fault), else unavailable's.
+// failed is the error of a write that failed with err: ended's when the
+// context ended, else unavailable's.
 func (db *DB) failed(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("%w: %w", ctxErr, err)
+	if ctx.Err() != nil {
+		return ended(ctx, err)
 	}
 	return db.unavailable(err)
+}
+
+// ended is err, the error of a read or write whose context may have ended,
+// with the context's error first in its chain when it did: a PostgreSQL
+// statement cut by a cancel fails as a broken connection (driver: bad
+// connection), which is neither the server's fault nor the caller's to
+// retry. nil stays nil.
+func ended(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	return err
 }
 
 // unavailable marks err as an unavailable *domain.Error, keeping it in the
@@ -442,8 +453,13 @@ func (s *Snapshot) end() {
 
 // View runs fn in a Snapshot, which ends (nothing is written) when fn
 // returns. fn must close every result set it opens: an open one keeps the
-// snapshot's end waiting. Errors: fn's, or internal.
+// snapshot's end waiting. Errors: fn's, or internal; either with the
+// context's error first once ctx has ended (see ended).
 func (db *DB) View(ctx context.Context, fn func(s *Snapshot) error) error {
+	return ended(ctx, db.view(ctx, fn))
+}
+
+func (db *DB) view(ctx context.Context, fn func(s *Snapshot) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.engine == Postgres {
 		// One snapshot for every statement, as SQLite's read transaction.

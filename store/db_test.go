@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -201,4 +202,86 @@ func TestOpenReadOnly(t *testing.T) {
 	require.NoError(t, ro.Close())
 
 	assert.Equal(t, before, fingerprint(t, target))
+}
+
+// TestCanceledMidStatement: a read or write whose context ends while a
+// statement runs fails with the context's error, on either engine (pgx
+// breaks the connection on a cancel, which database/sql reports as
+// driver.ErrBadConn; the write path once mapped that to unavailable), and
+// the handle serves the next call.
+func TestCanceledMidStatement(t *testing.T) {
+	db := MustOpen(t)
+	// Long enough to be mid-statement at the cancel on any machine, and
+	// cancelled long before it ends.
+	const long = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) FROM c`
+	run := map[string]func(ctx context.Context) error{
+		"view": func(ctx context.Context) error {
+			return db.View(ctx, func(s *store.Snapshot) error {
+				var n int64
+				return s.QueryRowContext(ctx, long).Scan(&n)
+			})
+		},
+		"update": func(ctx context.Context) error {
+			return db.Update(ctx, func(tx *store.Tx) error {
+				var n int64
+				return tx.QueryRowContext(ctx, long).Scan(&n)
+			})
+		},
+	}
+	for name, fn := range run {
+		t.Run(name, func(t *testing.T) {
+			for range 3 {
+				ctx, cancel := context.WithCancel(context.Background())
+				timer := time.AfterFunc(100*time.Millisecond, cancel)
+				err := fn(ctx)
+				timer.Stop()
+				cancel()
+				require.ErrorIs(t, err, context.Canceled)
+				_, _, err = db.Head(context.Background())
+				require.NoError(t, err, "the handle serves the next call")
+			}
+		})
+	}
+}
+
+// TestCanceledAnywhere cancels short reads and writes at staggered moments,
+// so that some land in BEGIN, some in a statement and some between them:
+// whatever failed, each says context.Canceled.
+func TestCanceledAnywhere(t *testing.T) {
+	db := MustOpen(t)
+	ops := map[string]func(ctx context.Context) error{
+		"view": func(ctx context.Context) error {
+			return db.View(ctx, func(s *store.Snapshot) error {
+				_, _, err := s.Log().Head(ctx)
+				return err
+			})
+		},
+		"update": func(ctx context.Context) error {
+			return db.Update(ctx, func(tx *store.Tx) error {
+				_, _, err := tx.Log().Head(ctx)
+				return err
+			})
+		},
+		"log": func(ctx context.Context) error {
+			_, err := db.Log().LastSeq(ctx)
+			return err
+		},
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			canceled := 0
+			for i := range 600 {
+				ctx, cancel := context.WithCancel(context.Background())
+				timer := time.AfterFunc(time.Duration(i%60)*time.Duration(i%60)*5*time.Microsecond, cancel)
+				err := op(ctx)
+				timer.Stop()
+				cancel()
+				if err != nil {
+					require.ErrorIs(t, err, context.Canceled, "attempt %d", i)
+					canceled++
+				}
+			}
+			t.Logf("%d of 600 canceled", canceled)
+		})
+	}
 }

@@ -49,7 +49,7 @@ func (s *Snapshot) Log() Log { return Log{q: s, db: s.db} }
 func (l Log) Head(ctx context.Context) (seq, count int64, err error) {
 	err = l.q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0), count(*) FROM events`).Scan(&seq, &count)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read log head: %w", err)
+		return 0, 0, ended(ctx, fmt.Errorf("read log head: %w", err))
 	}
 	return seq, count, nil
 }
@@ -68,7 +68,7 @@ func (l Log) Count(ctx context.Context, maxSeq int64) (int64, error) {
 	}
 	var n int64
 	if err := l.q.QueryRowContext(ctx, query, maxSeq).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count the log: %w", err)
+		return 0, ended(ctx, fmt.Errorf("count the log: %w", err))
 	}
 	return n, nil
 }
@@ -78,7 +78,7 @@ func (l Log) Count(ctx context.Context, maxSeq int64) (int64, error) {
 func (l Log) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := l.q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("read log head: %w", err)
+		return 0, ended(ctx, fmt.Errorf("read log head: %w", err))
 	}
 	return seq, nil
 }
@@ -350,7 +350,7 @@ func (l Log) StreamRows(ctx context.Context, maxSeq int64) (int64, error) {
 	err := l.q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events WHERE method_stream IS NOT NULL AND seq <= ?)
 		+ (SELECT count(*) FROM event_grants WHERE seq <= ?)`, maxSeq, maxSeq).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count the log: %w", err)
+		return 0, ended(ctx, fmt.Errorf("count the log: %w", err))
 	}
 	return n, nil
 }
@@ -358,13 +358,14 @@ func (l Log) StreamRows(ctx context.Context, maxSeq int64) (int64, error) {
 // MethodStreams calls fn with the events (seq <= maxSeq, without payloads)
 // of every access method in turn, in stream order, each method's in fold
 // order, one method in memory at a time: fn must not keep events, which
-// the next call reuses. It returns fn's first error.
+// the next call reuses. It returns fn's first error, with the context's
+// first once ctx has ended.
 func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
 	if l.sorted() {
-		return l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, maxSeq, fn)
+		return ended(ctx, l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, maxSeq, fn))
 	}
-	return streamRows(ctx, l.q, `SELECT method_stream, `+foldList+` FROM events
-		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn)
+	return ended(ctx, streamRows(ctx, l.q, `SELECT method_stream, `+foldList+` FROM events
+		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn))
 }
 
 // GrantStreams is MethodStreams for grants: it calls fn with each grant's
@@ -378,11 +379,11 @@ func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int6
 		return fn(stream, id, events)
 	}
 	if l.sorted() {
-		return l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, withID)
+		return ended(ctx, l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, withID))
 	}
-	return streamRows(ctx, l.q, `SELECT g.grant_stream, `+foldListE+`
+	return ended(ctx, streamRows(ctx, l.q, `SELECT g.grant_stream, `+foldListE+`
 		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{maxSeq}, withID)
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{maxSeq}, withID))
 }
 
 // streamRows runs query with args on q (rows of a stream number then the
