@@ -28,6 +28,10 @@ type Stats struct {
 	Events  int64 // events in the log up to Seq
 	Methods int64 // access methods
 	Grants  int64 // grants
+	// Swap is how long the swap's transaction held the writer (appends
+	// and webhooks waited that long): its last attempt, from its first
+	// statement to its commit.
+	Swap time.Duration
 }
 
 // Progress is told how many of total rows a long operation has processed.
@@ -189,8 +193,15 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		return stats, err
 	}
 
+	// The swap drops the live tables holding the writer, and SQLite's DROP
+	// TABLE reads each page it frees: read them first, holding nothing.
+	if err := p.warmLive(ctx); err != nil {
+		return stats, err
+	}
 	// Catch up with what was appended meanwhile and swap, holding the writer.
 	err = p.swap(ctx, func(tx *store.Tx) error {
+		began := time.Now()
+		tx.OnCommit(func() { stats.Swap = time.Since(began) })
 		if err := lockLive(ctx, tx); err != nil {
 			return err
 		}
@@ -261,6 +272,69 @@ func (p *Projection) swap(ctx context.Context, fn func(tx *store.Tx) error) erro
 		case <-time.After(swapPause):
 		}
 	}
+}
+
+// warmLive reads every page of the live tables and of their indexes
+// (SQLite; nothing on PostgreSQL, whose DROP TABLE unlinks files), in a
+// read snapshot, which holds no lock a writer waits for. The swap's DROP
+// TABLE reads each page it frees; with the pages out of the cache those
+// are random reads, made holding the writer: minutes at ten million events
+// (docs/performance.md), with every append and webhook waiting. Read here,
+// in tree order as the DROP reads them, they are in the operating
+// system's cache when it runs. count(*) walks every page of the b-tree it
+// counts (overflow pages aside, which the read model seldom has).
+func (p *Projection) warmLive(ctx context.Context) error {
+	if p.db.Engine() == store.Postgres {
+		return nil
+	}
+	return p.db.View(ctx, func(s *store.Snapshot) error {
+		reads, err := warmReads(ctx, s)
+		if err != nil {
+			return err
+		}
+		for _, r := range reads {
+			var n int64
+			if err := s.QueryRowContext(ctx, r.Query).Scan(&n); err != nil {
+				return fmt.Errorf("read %s before the swap: %w", r.Btree, err)
+			}
+		}
+		return nil
+	})
+}
+
+// warmRead is a query that reads every page of one b-tree.
+type warmRead struct{ Btree, Query string }
+
+// warmReads returns warmLive's reads: one for each live table and each of
+// their indexes (SQLite).
+func warmReads(ctx context.Context, s *store.Snapshot) ([]warmRead, error) {
+	args := make([]any, len(liveTables))
+	for i, name := range liveTables {
+		args[i] = name
+	}
+	rows, err := s.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce((SELECT c.name FROM pragma_index_info(m.name) c WHERE c.seqno = 0), '')
+		FROM sqlite_schema m WHERE type IN ('table', 'index') AND tbl_name IN (?`+strings.Repeat(", ?", len(liveTables)-1)+`)
+		ORDER BY tbl_name, type DESC, name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the live tables' names: %w", err)
+	}
+	defer rows.Close()
+	var reads []warmRead
+	for rows.Next() {
+		var kind, name, table, first string
+		if err := rows.Scan(&kind, &name, &table, &first); err != nil {
+			return nil, err
+		}
+		reads = append(reads, warmRead{name, `SELECT count(*) FROM "` + table + `" NOT INDEXED`})
+		if kind == "index" {
+			// A plain count(*) counts the smallest b-tree whatever INDEXED BY
+			// says (a WITHOUT ROWID table's primary key, as large as its
+			// index): a condition on the index's first column keeps it on
+			// the index.
+			reads[len(reads)-1].Query = `SELECT count(*) FROM "` + table + `" INDEXED BY "` + name + `" WHERE "` + first + `" IS NOT NULL`
+		}
+	}
+	return reads, rows.Err()
 }
 
 // lockLive takes, on PostgreSQL, the ACCESS EXCLUSIVE locks the swap's
