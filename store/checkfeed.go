@@ -38,7 +38,7 @@ type rowChunk struct {
 type rowFeed struct {
 	ctx    context.Context
 	rows   *sql.Rows
-	deks   map[domain.ID][]byte
+	deks   dataKeys
 	jobs   chan *rowChunk // nil without workers
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -49,7 +49,7 @@ type rowFeed struct {
 	closed bool
 }
 
-func newRowFeed(ctx context.Context, rows *sql.Rows, deks map[domain.ID][]byte, workers int) *rowFeed {
+func newRowFeed(ctx context.Context, rows *sql.Rows, deks dataKeys, workers int) *rowFeed {
 	f := &rowFeed{ctx: ctx, rows: rows, deks: deks, stop: make(chan struct{})}
 	if workers > 0 {
 		f.jobs = make(chan *rowChunk, chunkAhead)
