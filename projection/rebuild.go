@@ -34,7 +34,8 @@ type Stats struct {
 	Swap time.Duration
 }
 
-// Progress is told how many of total rows a long operation has processed.
+// Progress is told how far a long operation has come: done of total (a
+// rebuild's: events folded), total = done at the end.
 type Progress func(done, total int64)
 
 // RebuildStaleAfter is how long a rebuild's claim on the read model holds
@@ -549,35 +550,50 @@ func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*ap
 	})
 }
 
-// rowProgress counts rows scanned by foldMethods and foldGrants.
+// rowProgress counts the rows foldMethods and foldGrants read, and tells
+// fn the events they come to: each event is read once for its access method
+// and once for each grant it names, so the rows are scaled onto the log's
+// events. With sorted reads (SQLite) the copies count both as they read,
+// and fn hears nothing until both copies are done: counting first would
+// walk indexes at random, minutes on a large file out of the cache.
 type rowProgress struct {
-	fn    Progress
-	total int64
-	mu    sync.Mutex
-	done  int64
+	fn     Progress
+	log    store.Log
+	maxSeq int64
+	mu     sync.Mutex
+	done   int64
+	rows   int64 // 0 until known
+	events int64
 }
 
 func newRowProgress(ctx context.Context, log store.Log, fn Progress, maxSeq int64) (*rowProgress, error) {
-	rp := &rowProgress{fn: fn}
-	if fn == nil {
+	rp := &rowProgress{fn: fn, log: log, maxSeq: maxSeq}
+	if fn == nil || log.SortedReads() {
 		return rp, nil
 	}
 	var err error
-	rp.total, err = log.StreamRows(ctx, maxSeq)
+	if rp.rows, err = log.StreamRows(ctx, maxSeq); err != nil {
+		return nil, err
+	}
+	rp.events, err = log.Count(ctx, maxSeq)
 	return rp, err
 }
 
-// step counts n rows, telling fn every 4096 rows and at the last one.
+// step counts n rows, telling fn every 4096 rows and at the last one, once
+// the total is known.
 func (rp *rowProgress) step(n int) {
 	if rp.fn == nil {
 		return
 	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
+	if rp.rows == 0 {
+		rp.rows, rp.events, _ = rp.log.CopiedRows(rp.maxSeq)
+	}
 	for range n {
 		rp.done++
-		if rp.done%4096 == 0 || rp.done == rp.total {
-			rp.fn(rp.done, rp.total)
+		if rp.rows > 0 && (rp.done%4096 == 0 || rp.done == rp.rows) {
+			rp.fn(rp.done*rp.events/rp.rows, rp.events)
 		}
 	}
 }

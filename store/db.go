@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -136,8 +135,8 @@ type DB struct {
 	walkIndexes bool
 	// copying is held by a sorted read while it copies (sorted.go).
 	copying ctxMutex
-	// counted is the log's count as the last sorted read counted it.
-	counted atomic.Pointer[logCount]
+	// counted is what the last sorted reads counted as they copied.
+	counted copyTally
 }
 
 // Open opens (creating if needed, unless opts.MustExist) the database at

@@ -59,8 +59,8 @@ func (l Log) Head(ctx context.Context) (seq, count int64, err error) {
 // that; otherwise SQLite walks the smallest index that holds every event,
 // which on a file out of the cache is random reads. Errors: internal.
 func (l Log) Count(ctx context.Context, maxSeq int64) (int64, error) {
-	if c := l.db.counted.Load(); c != nil && c.maxSeq == maxSeq {
-		return c.events, nil
+	if n, ok := l.db.counted.get(maxSeq, tallyEvents); ok {
+		return n, nil
 	}
 	query := `SELECT count(*) FROM events WHERE seq <= ?`
 	if l.db.engine != Postgres {
@@ -353,6 +353,25 @@ func (l Log) StreamRows(ctx context.Context, maxSeq int64) (int64, error) {
 		return 0, ended(ctx, fmt.Errorf("count the log: %w", err))
 	}
 	return n, nil
+}
+
+// SortedReads says whether MethodStreams and GrantStreams read through a
+// sorted copy (SQLite), which counts the rows as it copies them: see
+// CopiedRows.
+func (l Log) SortedReads() bool { return l.sorted() }
+
+// CopiedRows returns the rows that MethodStreams and GrantStreams up to
+// maxSeq read (as StreamRows counts them) and the log's events up to
+// maxSeq, once the sorted copies of both have counted them; ok is false
+// before that, and always when the reads are not sorted.
+func (l Log) CopiedRows(maxSeq int64) (rows, events int64, ok bool) {
+	methods, ok1 := l.db.counted.get(maxSeq, tallyMethodRows)
+	links, ok2 := l.db.counted.get(maxSeq, tallyLinkRows)
+	events, ok3 := l.db.counted.get(maxSeq, tallyEvents)
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, false
+	}
+	return methods + links, events, true
 }
 
 // MethodStreams calls fn with the events (seq <= maxSeq, without payloads)

@@ -47,6 +47,46 @@ type copyStep struct {
 	// count has each chunk also count the events it read, while their
 	// pages are in the cache (Log.Count would walk an index at random).
 	count bool
+	// rows, when set, names the tally the step's inserted rows are
+	// recorded under (Log.CopiedRows).
+	rows string
+}
+
+// The tallies of copyTally.
+const (
+	tallyEvents     = "events"
+	tallyMethodRows = "method rows"
+	tallyLinkRows   = "link rows"
+)
+
+// copyTally is what the sorted copies up to one maxSeq counted as they
+// read, by name: the log's events, and the rows each copied.
+type copyTally struct {
+	mu     sync.Mutex
+	maxSeq int64
+	n      map[string]int64
+}
+
+// record stores n under name for maxSeq, forgetting the tallies of
+// another maxSeq.
+func (t *copyTally) record(maxSeq int64, name string, n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == nil || t.maxSeq != maxSeq {
+		t.maxSeq, t.n = maxSeq, map[string]int64{}
+	}
+	t.n[name] = n
+}
+
+// get returns the tally name for maxSeq, if a copy recorded it.
+func (t *copyTally) get(maxSeq int64, name string) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.maxSeq != maxSeq {
+		return 0, false
+	}
+	n, ok := t.n[name]
+	return n, ok
 }
 
 // countChunk counts the events of a chunk.
@@ -64,23 +104,23 @@ var sortedChunk int64 = 1 << 18
 var (
 	sortedMethods = []copyStep{
 		{`CREATE TABLE temp.sorted_methods (method_stream INTEGER NOT NULL, ` + foldList + `,
-			PRIMARY KEY (method_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false},
+			PRIMARY KEY (method_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false, ""},
 		{`INSERT INTO temp.sorted_methods (method_stream, ` + foldList + `)
 			SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
-			WHERE seq > ? AND seq <= ? AND method_stream IS NOT NULL`, 2, true},
+			WHERE seq > ? AND seq <= ? AND method_stream IS NOT NULL`, 2, true, tallyMethodRows},
 	}
 	sortedMethodsRead = `SELECT method_stream, ` + foldList + ` FROM temp.sorted_methods
 		ORDER BY method_stream, occurred_at, created_at, event_id`
 
 	sortedGrants = []copyStep{
 		{`CREATE TABLE temp.sorted_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL,
-			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false},
-		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1, false},
+			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false, ""},
+		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1, false, ""},
 		{`CREATE TABLE temp.sorted_grants (grant_stream INTEGER NOT NULL, ` + foldList + `,
-			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false},
+			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false, ""},
 		{`INSERT INTO temp.sorted_grants (grant_stream, ` + foldList + `)
 			SELECT l.grant_stream, ` + foldListE + ` FROM main.events e NOT INDEXED CROSS JOIN temp.sorted_links l ON l.seq = e.seq
-			WHERE e.seq > ? AND e.seq <= ?`, 2, false},
+			WHERE e.seq > ? AND e.seq <= ?`, 2, false, tallyLinkRows},
 	}
 	sortedGrantsRead = `SELECT grant_stream, ` + foldList + ` FROM temp.sorted_grants
 		ORDER BY grant_stream, occurred_at, created_at, event_id`
@@ -90,9 +130,9 @@ var (
 // the order it reads them.
 var sortedLinks = []copyStep{
 	{`CREATE TABLE temp.check_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL, occurred_at, created_at, event_id,
-		PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false},
+		PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false, ""},
 	{`INSERT INTO temp.check_links SELECT seq, grant_stream, occurred_at, created_at, event_id
-		FROM main.event_grants WHERE seq <= ?`, 1, false},
+		FROM main.event_grants WHERE seq <= ?`, 1, false, ""},
 }
 
 const linkList = `seq, grant_stream, occurred_at, created_at, event_id`
@@ -221,16 +261,23 @@ func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, m
 		return fmt.Errorf("copy the log in fold order: %w", err)
 	}
 	defer l.db.copying.unlock()
+	var rows int64 // inserted by the step
 	exec := func(stmt string, args ...any) error {
 		if err := ctx.Err(); err != nil { // the driver may not interrupt a statement not yet begun
 			return err
 		}
 		sortedStepHook()
-		_, err := conn.ExecContext(ctx, stmt, args...)
+		res, err := conn.ExecContext(ctx, stmt, args...)
+		if err == nil {
+			var n int64
+			n, err = res.RowsAffected()
+			rows += n
+		}
 		return err
 	}
 	for _, step := range steps {
 		var err error
+		rows = 0
 		switch step.args {
 		case 0:
 			err = exec(step.sql)
@@ -247,8 +294,11 @@ func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, m
 				}
 			}
 			if err == nil && step.count {
-				l.db.counted.Store(&logCount{maxSeq: maxSeq, events: events})
+				l.db.counted.record(maxSeq, tallyEvents, events)
 			}
+		}
+		if err == nil && step.rows != "" {
+			l.db.counted.record(maxSeq, step.rows, rows)
 		}
 		if err != nil {
 			return fmt.Errorf("copy the log in fold order to a temporary database (in SQLITE_TMPDIR, TMPDIR or /var/tmp): %w", err)
@@ -256,9 +306,6 @@ func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, m
 	}
 	return nil
 }
-
-// logCount is the number of events up to maxSeq, as a copy counted them.
-type logCount struct{ maxSeq, events int64 }
 
 // sortedStepHook runs before each statement of a copy (tests count them).
 var sortedStepHook = func() {}

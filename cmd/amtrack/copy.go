@@ -166,7 +166,9 @@ func runCopy(ctx context.Context, e *env, args []string) (err error) {
 	fmt.Fprintf(e.stdout, "source log head %s\n", res.Source)
 	fmt.Fprintf(e.stdout, "target log head %s\n", res.Target)
 
-	stats, err := a.proj.Rebuild(ctx, rowBar(ctx, e, "rebuild", dst))
+	rebuildBar, endBar := rowBar(e, "rebuild")
+	stats, err := a.proj.Rebuild(ctx, rebuildBar)
+	endBar()
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,8 @@ func TestIngestProgressBar(t *testing.T) {
 	}
 }
 
-// TestRebuildProgressBar: rebuild's bar counts the log's events.
+// TestRebuildProgressBar: rebuild's line says it reads the log until the
+// rebuild knows its total, then its bar counts the log's events.
 func TestRebuildProgressBar(t *testing.T) {
 	db, events := ingestGenerated(t, 30, 4)
 	term, stdout := &testutil.Buffer{}, &testutil.Buffer{}
@@ -93,6 +94,7 @@ func TestRebuildProgressBar(t *testing.T) {
 	assert.Empty(t, lines)
 	assert.Empty(t, last, "the bar is cleared at the end")
 	require.NotEmpty(t, draws)
+	assert.Equal(t, "rebuild: reading the log", draws[0])
 	assert.Contains(t, draws[len(draws)-1], fmt.Sprintf("(%d/%d, ", events, events))
 	assert.Contains(t, draws[len(draws)-1], "events/s")
 }

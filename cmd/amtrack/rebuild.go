@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/amtrack/amtrack/projection"
@@ -30,8 +31,9 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	defer a.Close()
 	a.reportRepairs(e.stderr)
 	start := time.Now()
-	bar := rowBar(ctx, e, "rebuild", a.db)
+	bar, endBar := rowBar(e, "rebuild")
 	stats, err := a.proj.Rebuild(ctx, bar)
+	endBar()
 	if err != nil {
 		return err
 	}
@@ -82,26 +84,34 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// rowBar returns a progress callback drawing a bar of the events of db
-// folded, on a terminal, or nil.
-func rowBar(ctx context.Context, e *env, what string, db *store.DB) projection.Progress {
+// rowBar returns a progress callback drawing a bar of the events a rebuild
+// has folded, on a terminal (nil, and end does nothing, elsewhere). Until
+// the rebuild knows its total (on SQLite, once it has copied the log) the
+// line says it is reading the log. end clears the line.
+func rowBar(e *env, what string) (fn projection.Progress, end func()) {
 	if e.bars == nil {
-		return nil
+		return nil, func() {}
 	}
-	_, events, err := db.Head(ctx)
-	if err != nil || events == 0 {
-		return nil
+	waiting := what + ": reading the log"
+	fmt.Fprint(e.bars, "\r"+waiting)
+	var bar *progress
+	end = func() {
+		if bar == nil {
+			fmt.Fprint(e.bars, "\r"+strings.Repeat(" ", len(waiting))+"\r")
+		}
+		bar.finish()
 	}
-	bar := newProgress(e.bars, what, events)
 	return func(done, total int64) {
 		if total <= 0 {
 			return
 		}
-		// The fold reads each event once per access method and once per
-		// grant it is about: those rows, scaled onto the log's events.
-		bar.set(done * events / total)
+		if bar == nil {
+			fmt.Fprint(e.bars, "\r"+strings.Repeat(" ", len(waiting))+"\r")
+			bar = newProgress(e.bars, what, total)
+		}
+		bar.set(done)
 		if done == total {
 			bar.finish()
 		}
-	}
+	}, end
 }
