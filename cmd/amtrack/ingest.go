@@ -532,6 +532,17 @@ func (p *progress) set(n int64) {
 	p.drawSoon()
 }
 
+// setMax sets the count the bar ends at (a bar made with a known max).
+func (p *progress) setMax(max int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.max = max
+	p.bar.ChangeMax64(max)
+}
+
 // describe sets the label shown with the count (an unknown max only).
 func (p *progress) describe(label string) {
 	if p == nil {

@@ -94,20 +94,28 @@ func rowBar(e *env, what string) (fn projection.Progress, end func()) {
 	}
 	waiting := what + ": reading the log"
 	fmt.Fprint(e.bars, "\r"+waiting)
-	var bar *progress
-	end = func() {
-		if bar == nil {
+	// Made now, so that its rate counts from the start; drawn once the
+	// total is known.
+	bar := newProgress(e.bars, what, 0)
+	bar.bar.StartWithoutRender()
+	started := false
+	unwait := func() {
+		if !started {
 			fmt.Fprint(e.bars, "\r"+strings.Repeat(" ", len(waiting))+"\r")
+			started = true
 		}
+	}
+	end = func() {
+		unwait()
 		bar.finish()
 	}
 	return func(done, total int64) {
 		if total <= 0 {
 			return
 		}
-		if bar == nil {
-			fmt.Fprint(e.bars, "\r"+strings.Repeat(" ", len(waiting))+"\r")
-			bar = newProgress(e.bars, what, total)
+		if !started {
+			unwait()
+			bar.setMax(total)
 		}
 		bar.set(done)
 		if done == total {
