@@ -196,9 +196,12 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 
 	// The swap drops the live tables holding the writer, and SQLite's DROP
 	// TABLE reads each page it frees: read them first, holding nothing.
-	if err := p.warmLive(ctx); err != nil {
+	// Only a speed-up: a read that fails (an index added by hand that
+	// INDEXED BY cannot scan, say) leaves the pages to the DROP.
+	if err := p.warmLive(ctx); err != nil && ctx.Err() != nil {
 		return stats, err
 	}
+	prog.finish(stats.Events)
 	// Catch up with what was appended meanwhile and swap, holding the writer.
 	err = p.swap(ctx, func(tx *store.Tx) error {
 		began := time.Now()
@@ -326,17 +329,20 @@ func warmReads(ctx context.Context, s *store.Snapshot) ([]warmRead, error) {
 		if err := rows.Scan(&kind, &name, &table, &first); err != nil {
 			return nil, err
 		}
-		reads = append(reads, warmRead{name, `SELECT count(*) FROM "` + table + `" NOT INDEXED`})
+		reads = append(reads, warmRead{name, `SELECT count(*) FROM ` + quoteName(table) + ` NOT INDEXED`})
 		if kind == "index" {
 			// A plain count(*) counts the smallest b-tree whatever INDEXED BY
 			// says (a WITHOUT ROWID table's primary key, as large as its
 			// index): a condition on the index's first column keeps it on
 			// the index.
-			reads[len(reads)-1].Query = `SELECT count(*) FROM "` + table + `" INDEXED BY "` + name + `" WHERE "` + first + `" IS NOT NULL`
+			reads[len(reads)-1].Query = `SELECT count(*) FROM ` + quoteName(table) + ` INDEXED BY ` + quoteName(name) + ` WHERE ` + quoteName(first) + ` IS NOT NULL`
 		}
 	}
 	return reads, rows.Err()
 }
+
+// quoteName quotes an SQL identifier.
+func quoteName(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 // lockLive takes, on PostgreSQL, the ACCESS EXCLUSIVE locks the swap's
 // DROP needs, first and waiting at most swapTry (store.IsLockTimeout then),
@@ -577,6 +583,20 @@ func newRowProgress(ctx context.Context, log store.Log, fn Progress, maxSeq int6
 	}
 	rp.events, err = log.Count(ctx, maxSeq)
 	return rp, err
+}
+
+// finish tells fn that all events were folded, unless step did: with
+// sorted reads the total may become known only after the last step (a log
+// without grant links, whose grants' fold has no rows).
+func (rp *rowProgress) finish(events int64) {
+	if rp.fn == nil {
+		return
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.rows == 0 || rp.done != rp.rows {
+		rp.fn(events, events)
+	}
 }
 
 // step counts n rows, telling fn every 4096 rows and at the last one, once

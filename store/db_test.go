@@ -282,6 +282,7 @@ func TestCanceledAnywhere(t *testing.T) {
 				}
 			}
 			t.Logf("%d of 600 canceled", canceled)
+			assert.Positive(t, canceled, "no cancel landed before its call ended: the test tested nothing")
 		})
 	}
 }

@@ -59,33 +59,42 @@ const (
 	tallyLinkRows   = "link rows"
 )
 
-// copyTally is what the sorted copies up to one maxSeq counted as they
-// read, by name: the log's events, and the rows each copied.
+// copyTally is what the sorted copies counted as they read, by maxSeq and
+// name: the log's events, and the rows each copied. It keeps the tallies
+// of the last tallyKeep maxSeqs, so that a verify's copies taking their
+// turn between a rebuild's two do not wipe the rebuild's.
 type copyTally struct {
-	mu     sync.Mutex
-	maxSeq int64
-	n      map[string]int64
+	mu sync.Mutex
+	n  map[int64]map[string]int64
 }
 
-// record stores n under name for maxSeq, forgetting the tallies of
-// another maxSeq.
+const tallyKeep = 4
+
+// record stores n under name for maxSeq.
 func (t *copyTally) record(maxSeq int64, name string, n int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.n == nil || t.maxSeq != maxSeq {
-		t.maxSeq, t.n = maxSeq, map[string]int64{}
+	if t.n == nil {
+		t.n = map[int64]map[string]int64{}
 	}
-	t.n[name] = n
+	if t.n[maxSeq] == nil {
+		if len(t.n) >= tallyKeep {
+			oldest := maxSeq
+			for k := range t.n {
+				oldest = min(oldest, k)
+			}
+			delete(t.n, oldest)
+		}
+		t.n[maxSeq] = map[string]int64{}
+	}
+	t.n[maxSeq][name] = n
 }
 
 // get returns the tally name for maxSeq, if a copy recorded it.
 func (t *copyTally) get(maxSeq int64, name string) (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.maxSeq != maxSeq {
-		return 0, false
-	}
-	n, ok := t.n[name]
+	n, ok := t.n[maxSeq][name]
 	return n, ok
 }
 

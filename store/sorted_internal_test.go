@@ -111,3 +111,27 @@ func TestSortedCopyWaitsCancelable(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, int64(3), steps.Load(), "the statements after the cancel do not run")
 }
+
+// TestCopyTallyKeepsSeveral: a copy up to another maxSeq (a verify taking
+// its turn between a rebuild's two copies) does not wipe the rebuild's
+// tallies; only the oldest of more than tallyKeep go.
+func TestCopyTallyKeepsSeveral(t *testing.T) {
+	var c copyTally
+	c.record(1000, tallyEvents, 10)
+	c.record(900, tallyEvents, 9)
+	c.record(1000, tallyMethodRows, 20)
+	for _, seq := range []int64{1000, 900} {
+		_, ok := c.get(seq, tallyEvents)
+		assert.True(t, ok, "maxSeq %d", seq)
+	}
+	n, ok := c.get(1000, tallyMethodRows)
+	assert.True(t, ok)
+	assert.Equal(t, int64(20), n)
+	for seq := int64(1001); seq < 1001+tallyKeep; seq++ {
+		c.record(seq, tallyEvents, seq)
+	}
+	_, ok = c.get(900, tallyEvents)
+	assert.False(t, ok, "the oldest went")
+	_, ok = c.get(1000+tallyKeep, tallyEvents)
+	assert.True(t, ok)
+}
