@@ -294,7 +294,11 @@ func TestRebuildSortedEqualsIndexWalk(t *testing.T) {
 	target := dbtest.Target(t)
 	rng := rand.New(rand.NewPCG(21, 22))
 	events := testutil.Events(t, 200, 21)
-	sorted := openHandle(t, target)
+	sdb, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", Keyring: dbtest.Keyring(t, target), SortedReads: true})
+	require.NoError(t, err)
+	defer sdb.Close()
+	sorted, err := projection.Open(ctx, sdb)
+	require.NoError(t, err)
 	ingest(t, sorted, shuffledWithDuplicates(events, rng), rng, 50)
 	want := dump(t, sorted)
 

@@ -86,9 +86,11 @@ type Options struct {
 	// "the key in AMTRACK_KEY").
 	KeySource string
 	// WalkIndexes has a rebuild or a verify on SQLite read the whole log
-	// in stream order by walking the stream indexes, not through a sorted
-	// copy (sorted.go): for tests that compare the two.
+	// in stream order by walking the stream indexes, and SortedReads
+	// through a sorted copy, whatever the page cache holds (sorted.go):
+	// for tests that compare the two. WalkIndexes wins.
 	WalkIndexes bool
+	SortedReads bool
 }
 
 // DB is the amtrack database: one writer connection (every write goes
@@ -131,8 +133,8 @@ type DB struct {
 	// keys seals and opens the codes (seal.go).
 	keys *keys
 
-	// walkIndexes is Options.WalkIndexes.
-	walkIndexes bool
+	// walkIndexes and sortedReads are Options'.
+	walkIndexes, sortedReads bool
 	// copying is held by a sorted read while it copies (sorted.go).
 	copying ctxMutex
 	// counted is what the last sorted reads counted as they copied.
@@ -174,7 +176,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
-	db := &DB{path: path, write: write, walkIndexes: opts.WalkIndexes}
+	db := &DB{path: path, write: write, walkIndexes: opts.WalkIndexes, sortedReads: opts.SortedReads}
 	if _, err := checkTables(ctx, write, path); err != nil {
 		write.Close()
 		return nil, err
@@ -530,7 +532,7 @@ func OpenReadOnlyOptions(ctx context.Context, path string, opts Options) (*DB, e
 		db.Close()
 		return nil, err
 	}
-	db.walkIndexes = opts.WalkIndexes
+	db.walkIndexes, db.sortedReads = opts.WalkIndexes, opts.SortedReads
 	return db, nil
 }
 

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/internal/dbtest"
 	"github.com/amtrack/amtrack/internal/testutil"
+	"github.com/amtrack/amtrack/store"
 )
 
 // TestCheckLogGrantLinks: verify's check of the grant links (on SQLite
@@ -39,28 +41,32 @@ func TestCheckLogGrantLinks(t *testing.T) {
 			[]string{"INSERT INTO event_grants SELECT grant_stream + 1000, occurred_at, created_at, event_id, seq FROM event_grants WHERE seq = 4"},
 			[]string{"seq 4: event_grants links it to grant stream"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			target := dbtest.Target(t)
-			db := openTarget(t, target)
-			var events []*domain.Event
-			for i := 1; i <= 6; i++ {
-				events = append(events, testutil.Parse(t, testutil.Payload{N: i, Type: "issued", Grant: grant}.JSON()))
-			}
-			_, err := db.Append(ctx, pending(events...), nil)
-			require.NoError(t, err)
-			if len(tc.edits) > 0 {
-				dbtest.Exec(t, target, append([]string{"DROP TRIGGER events_no_delete", "DROP TRIGGER event_grants_no_delete"}, tc.edits...)...)
-			}
-			var problems []string // those the triggers dropped for the edits cause are not what this checks
-			for _, p := range checkLog(t, db, nil).Problems {
-				if !strings.HasPrefix(p, "append-only trigger") {
-					problems = append(problems, p)
+		for _, walk := range []bool{false, true} { // the sorted copy's links, and the snapshot's sort
+			t.Run(fmt.Sprintf("%s/walk=%v", tc.name, walk), func(t *testing.T) {
+				target := dbtest.Target(t)
+				db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target), WalkIndexes: walk, SortedReads: !walk})
+				require.NoError(t, err)
+				t.Cleanup(func() { db.Close() })
+				var events []*domain.Event
+				for i := 1; i <= 6; i++ {
+					events = append(events, testutil.Parse(t, testutil.Payload{N: i, Type: "issued", Grant: grant}.JSON()))
 				}
-			}
-			require.Len(t, problems, len(tc.want), "%q", problems)
-			for i, w := range tc.want {
-				assert.Contains(t, problems[i], w)
-			}
-		})
+				_, err = db.Append(ctx, pending(events...), nil)
+				require.NoError(t, err)
+				if len(tc.edits) > 0 {
+					dbtest.Exec(t, target, append([]string{"DROP TRIGGER events_no_delete", "DROP TRIGGER event_grants_no_delete"}, tc.edits...)...)
+				}
+				var problems []string // those the triggers dropped for the edits cause are not what this checks
+				for _, p := range checkLog(t, db, nil).Problems {
+					if !strings.HasPrefix(p, "append-only trigger") {
+						problems = append(problems, p)
+					}
+				}
+				require.Len(t, problems, len(tc.want), "%q", problems)
+				for i, w := range tc.want {
+					assert.Contains(t, problems[i], w)
+				}
+			})
+		}
 	}
 }

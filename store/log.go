@@ -33,16 +33,19 @@ type Log struct {
 	q  Queryer
 	db *DB
 	tx *Tx // when reading inside a write transaction
+	// reads is how this Log (and its copies) reads a whole log, chosen
+	// at its first whole-log read (sorted.go).
+	reads *readChoice
 }
 
 // Log reads the log through the readers, each read in its own snapshot.
-func (db *DB) Log() Log { return Log{q: db.read, db: db} }
+func (db *DB) Log() Log { return Log{q: db.read, db: db, reads: &readChoice{}} }
 
 // Log reads the log inside tx, seeing what tx wrote.
 func (tx *Tx) Log() Log { return Log{q: tx.Tx, db: tx.db, tx: tx} }
 
 // Log reads the log as of the snapshot.
-func (s *Snapshot) Log() Log { return Log{q: s, db: s.db} }
+func (s *Snapshot) Log() Log { return Log{q: s, db: s.db, reads: &readChoice{}} }
 
 // Head returns the highest seq in the log (0 when empty) and the number of
 // events, read together. Errors: internal.

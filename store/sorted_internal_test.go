@@ -20,7 +20,7 @@ func sortedDB(t *testing.T, n int, chunk int64) (db *DB, steps *atomic.Int64) {
 	dbtest.SQLiteOnly(t, "the sorted copy is SQLite's")
 	ctx := context.Background()
 	target := dbtest.Target(t)
-	db, err := Open(ctx, target, Options{Keyring: dbtest.Keyring(t, target)})
+	db, err := Open(ctx, target, Options{Keyring: dbtest.Keyring(t, target), SortedReads: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	var batch []Pending

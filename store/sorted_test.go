@@ -78,7 +78,7 @@ func TestSortedReadsEqualIndexWalk(t *testing.T) {
 	require.NoError(t, err)
 
 	open := func(walk bool) *store.DB {
-		db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target), WalkIndexes: walk})
+		db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target), WalkIndexes: walk, SortedReads: !walk})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		return db
@@ -100,7 +100,7 @@ func TestSortedReadsCanceled(t *testing.T) {
 	dbtest.SQLiteOnly(t, "the sorted copy is SQLite's")
 	ctx := context.Background()
 	target := dbtest.Target(t)
-	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
+	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target), SortedReads: true})
 	require.NoError(t, err)
 	defer db.Close()
 	_, err = db.Append(ctx, pending(testutil.Events(t, 50, 9)...), nil)
