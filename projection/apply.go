@@ -124,6 +124,10 @@ func newApplier(tx *store.Tx, t *tables) *applier {
 // exec runs the named statement (compiled once per connection: the
 // driver's statement cache).
 func (a *applier) exec(ctx context.Context, name string, args ...any) error {
+	ctx, err := a.tx.Short(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := a.tx.ExecContext(ctx, a.t.sql[name], args...); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -186,7 +190,11 @@ func (a *applier) method(ctx context.Context, id domain.ID) (*methodEntry, error
 	}
 	var state, eventID []byte
 	var occ, created int64
-	err = a.tx.QueryRowContext(ctx, a.t.sql["loadMethod"], stream).Scan(&state, &occ, &created, &eventID)
+	short, err := a.tx.Short(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = a.tx.QueryRowContext(short, a.t.sql["loadMethod"], stream).Scan(&state, &occ, &created, &eventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -216,7 +224,11 @@ func (a *applier) grant(ctx context.Context, id domain.ID) (*grantEntry, error) 
 		}
 	}
 	var state []byte
-	err = a.tx.QueryRowContext(ctx, a.t.sql["loadGrant"], stream).Scan(&state)
+	short, err := a.tx.Short(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = a.tx.QueryRowContext(short, a.t.sql["loadGrant"], stream).Scan(&state)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		g.state = domain.NewAccessGrant(id)

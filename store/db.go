@@ -406,6 +406,23 @@ func (s *Snapshot) Engine() Engine { return s.db.engine }
 // Engine returns the engine of the transaction's database.
 func (tx *Tx) Engine() Engine { return tx.db.engine }
 
+// Short returns the context for one short statement of tx, a read or write
+// of a few rows by key, once it has checked that ctx has not ended. On
+// SQLite that is ctx without its cancellation: the driver watches a context
+// that can end with a goroutine of its own for each statement, which cost
+// a rebuild's writes more than their statements did (docs/performance.md),
+// and such a statement, under the writer lock, waits for nothing. On
+// PostgreSQL it is ctx, as a statement there may wait for a lock.
+func (tx *Tx) Short(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if tx.db.engine == Postgres {
+		return ctx, nil
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 // QueryContext runs a query in the snapshot.
 func (s *Snapshot) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s.db.engine != Postgres {

@@ -286,3 +286,44 @@ func TestCanceledAnywhere(t *testing.T) {
 		})
 	}
 }
+
+// TestShortStatements checks Tx.Short: a context that has ended is refused
+// before the statement; on SQLite a live one is handed on without its
+// cancellation, so that the driver runs the statement without a goroutine
+// watching the context (as many allocations as with a context that cannot
+// end: with ctx itself there were more); on PostgreSQL ctx is handed on.
+func TestShortStatements(t *testing.T) {
+	db := MustOpen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		short, err := tx.Short(ctx)
+		require.NoError(t, err)
+		if tx.Engine() == store.Postgres {
+			assert.Equal(t, ctx, short)
+			return nil
+		}
+		assert.Nil(t, short.Done(), "a short statement's context on SQLite cannot end")
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE short_test (n INTEGER)`); err != nil {
+			return err
+		}
+		insert := func(c context.Context) func() {
+			return func() {
+				_, err := tx.ExecContext(c, `INSERT INTO short_test (n) VALUES (?)`, 300)
+				require.NoError(t, err)
+			}
+		}
+		watched := testing.AllocsPerRun(200, insert(ctx))
+		unwatched := testing.AllocsPerRun(200, insert(context.Background()))
+		viaShort := testing.AllocsPerRun(200, insert(short))
+		assert.Greater(t, watched, unwatched, "the driver watches a context that can end (else Short buys nothing)")
+		assert.Equal(t, unwatched, viaShort)
+		return nil
+	}))
+	cancel()
+	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.Short(ctx)
+		assert.ErrorIs(t, err, context.Canceled)
+		return nil
+	}))
+}
