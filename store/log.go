@@ -335,7 +335,7 @@ func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*doma
 	}
 	defer rows.Close()
 	var out []*domain.Event
-	es := newEventScan(nil, nil)
+	es := newEventScan(nil, nil, true)
 	for rows.Next() {
 		e, err := es.scan(rows)
 		if err != nil {
@@ -419,7 +419,7 @@ func streamRows(ctx context.Context, q Queryer, query string, args []any, fn fun
 	current := int64(-1)
 	var events []*domain.Event
 	var stream int64
-	es := newEventScan([]any{&stream}, nil)
+	es := newEventScan([]any{&stream}, nil, true)
 	for rows.Next() {
 		e, err := es.scan(rows)
 		if err != nil {
