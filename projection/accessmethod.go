@@ -27,6 +27,9 @@ func (p *Projection) AccessMethod(ctx context.Context, id domain.ID) (*domain.Ac
 func (p *Projection) AccessMethodVersion(ctx context.Context, id domain.ID, known []byte) (m *domain.AccessMethod, version []byte, err error) {
 	var state, eventID []byte
 	var occ, created int64
+	if ctx, err = p.db.Short(ctx); err != nil {
+		return nil, nil, err
+	}
 	err = p.db.Reader().QueryRowContext(ctx, `SELECT state, last_occurred_at, last_created_at, last_event_id
 		FROM access_methods WHERE access_method_id = ?`, id[:]).Scan(&state, &occ, &created, &eventID)
 	if errors.Is(err, sql.ErrNoRows) {

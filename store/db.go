@@ -413,11 +413,16 @@ func (tx *Tx) Engine() Engine { return tx.db.engine }
 // a rebuild's writes more than their statements did (docs/performance.md),
 // and such a statement, under the writer lock, waits for nothing. On
 // PostgreSQL it is ctx, as a statement there may wait for a lock.
-func (tx *Tx) Short(ctx context.Context) (context.Context, error) {
+func (tx *Tx) Short(ctx context.Context) (context.Context, error) { return tx.db.Short(ctx) }
+
+// Short is Tx.Short for a read outside a transaction: one row or a few by
+// key, on the read pool (a GET), which on SQLite in WAL mode waits for no
+// writer.
+func (db *DB) Short(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if tx.db.engine == Postgres {
+	if db.engine == Postgres {
 		return ctx, nil
 	}
 	return context.WithoutCancel(ctx), nil

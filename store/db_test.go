@@ -320,10 +320,15 @@ func TestShortStatements(t *testing.T) {
 		assert.Equal(t, unwatched, viaShort)
 		return nil
 	}))
+	short, err := db.Short(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, db.Engine() == store.Postgres, short.Done() != nil, "DB.Short is Tx.Short for the read pool")
 	cancel()
 	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
 		_, err := tx.Short(ctx)
 		assert.ErrorIs(t, err, context.Canceled)
 		return nil
 	}))
+	_, err = db.Short(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
 }
