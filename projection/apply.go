@@ -91,6 +91,12 @@ var statements = map[string]string{
 	"loadGrant":        `SELECT state FROM access_grants@t WHERE stream = ?`,
 	"saveGrant": `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES (?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET state = excluded.state`,
+	// A rebuild's writes into its new tables (the rows' placeholders follow).
+	"insertMethods": `INSERT INTO access_methods@t (stream, access_method_id, workspace_id, status, mode, is_issued,
+		last_occurred_at, last_created_at, last_event_id, state) VALUES `,
+	"insertGrantLinks": `INSERT INTO access_method_grants@t (access_grant_id, access_method_id) VALUES `,
+	"insertKeyLinks":   `INSERT INTO access_method_keys@t (access_grant_key, access_method_id) VALUES `,
+	"insertGrants":     `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES `,
 }
 
 // applier folds a batch of records into one set of tables inside a write

@@ -126,7 +126,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	// One goroutine writes the chunks both folds produce; the folds encode.
-	chunks := make(chan []func(*applier) error, 1)
+	chunks := make(chan []rebuiltRow, 1)
 	written := make(chan error, 1)
 	go func() {
 		var err error
@@ -155,7 +155,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 			methodsBegun()
 			b, err := encodeMethod(s)
-			w.add(func(a *applier) error { return a.saveMethodJSON(ctx, stream, s, b, false, true) })
+			w.add(rebuiltRow{stream: stream, method: s, state: b})
 			return err
 		})
 		if methodsErr != nil {
@@ -174,7 +174,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		w := &chunkWriter{out: chunks}
 		stats.Grants, grantsErr = foldGrants(ctx, log, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 			b, err := encodeGrant(g)
-			w.add(func(a *applier) error { return a.exec(ctx, "saveGrant", stream, g.AccessGrantID[:], b) })
+			w.add(rebuiltRow{stream: stream, grant: g.AccessGrantID, state: b})
 			return err
 		})
 		if grantsErr != nil {
@@ -522,14 +522,23 @@ func readMeta(ctx context.Context, tx *store.Tx, keys ...string) (map[string]int
 	return m, nil
 }
 
-// chunkWriter groups rebuilt rows into chunks for the writer goroutine.
-type chunkWriter struct {
-	out     chan<- []func(*applier) error
-	pending []func(*applier) error
+// rebuiltRow is one row a rebuild's fold made: an access method's state
+// (with its grant and key links) or a grant's summary, encoded.
+type rebuiltRow struct {
+	stream int64
+	method *domain.AccessMethod // nil for a grant
+	grant  domain.ID
+	state  []byte
 }
 
-func (w *chunkWriter) add(fn func(*applier) error) {
-	w.pending = append(w.pending, fn)
+// chunkWriter groups rebuilt rows into chunks for the writer goroutine.
+type chunkWriter struct {
+	out     chan<- []rebuiltRow
+	pending []rebuiltRow
+}
+
+func (w *chunkWriter) add(r rebuiltRow) {
+	w.pending = append(w.pending, r)
 	if len(w.pending) >= rebuildChunk {
 		w.flush()
 	}
@@ -543,17 +552,85 @@ func (w *chunkWriter) flush() {
 }
 
 // writeChunk writes one chunk of rebuilt rows in a short write transaction,
-// so appends interleave with the rebuild.
-func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []func(*applier) error) error {
+// so appends interleave with the rebuild. The rebuild's tables are new and
+// each stream comes once, so the rows go in with multi-row INSERTs: a
+// statement per row cost more than the row did.
+func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltRow) error {
 	return p.db.Update(ctx, func(tx *store.Tx) error {
-		a := newApplier(tx, t)
-		for _, fn := range chunk {
-			if err := fn(a); err != nil {
+		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: 10}
+		grantLinks := &rowInsert{tx: tx, sql: t.sql["insertGrantLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
+		keyLinks := &rowInsert{tx: tx, sql: t.sql["insertKeyLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
+		grants := &rowInsert{tx: tx, sql: t.sql["insertGrants"], cols: 3}
+		for _, r := range chunk {
+			s := r.method
+			if s == nil {
+				if err := grants.add(ctx, r.stream, r.grant[:], r.state); err != nil {
+					return err
+				}
+				continue
+			}
+			err := methods.add(ctx, r.stream, s.AccessMethodID[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
+				s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], r.state)
+			if err != nil {
+				return err
+			}
+			for _, g := range s.AccessGrantIDs {
+				if err := grantLinks.add(ctx, g[:], s.AccessMethodID[:]); err != nil {
+					return err
+				}
+			}
+			for _, k := range s.AccessGrantKeys {
+				if err := keyLinks.add(ctx, k, s.AccessMethodID[:]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, ins := range []*rowInsert{methods, grantLinks, keyLinks, grants} {
+			if err := ins.flush(ctx); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// rebuildInsertRows is the most rows of one of writeChunk's INSERTs.
+const rebuildInsertRows = 64
+
+// rowInsert collects the rows of a multi-row INSERT: sql, then the rows'
+// placeholders, then tail.
+type rowInsert struct {
+	tx        *store.Tx
+	sql, tail string
+	cols      int
+	args      []any
+}
+
+// add adds a row of cols values, running the statement once it holds
+// rebuildInsertRows rows.
+func (ins *rowInsert) add(ctx context.Context, row ...any) error {
+	ins.args = append(ins.args, row...)
+	if len(ins.args) >= ins.cols*rebuildInsertRows {
+		return ins.flush(ctx)
+	}
+	return nil
+}
+
+// flush runs the statement with the rows added since the last one.
+func (ins *rowInsert) flush(ctx context.Context) error {
+	if len(ins.args) == 0 {
+		return nil
+	}
+	ctx, err := ins.tx.Short(ctx)
+	if err != nil {
+		return err
+	}
+	q := ins.sql + store.Placeholders(ins.cols, len(ins.args)/ins.cols) + ins.tail
+	if _, err := ins.tx.ExecContext(ctx, q, ins.args...); err != nil {
+		return fmt.Errorf("write the rebuilt rows: %w", err)
+	}
+	ins.args = ins.args[:0]
+	return nil
 }
 
 // rowProgress counts the rows foldMethods and foldGrants read, and tells

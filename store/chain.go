@@ -219,7 +219,7 @@ func (tx *Tx) liftTriggers(ctx context.Context, names ...string) (restore func()
 
 // insertChain inserts (seq, hash) pairs.
 func insertChain(ctx context.Context, tx *Tx, args []any) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain (seq, hash) VALUES `+placeholders(2, len(args)/2), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain (seq, hash) VALUES `+Placeholders(2, len(args)/2), args...); err != nil {
 		return fmt.Errorf("chain events: %w", err)
 	}
 	return nil

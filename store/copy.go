@@ -310,7 +310,7 @@ func (tx *Tx) copyStreams(ctx context.Context, snap *Snapshot) error {
 		if len(args) == 0 {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO event_streams (stream, kind, id) VALUES `+placeholders(cols, len(args)/cols), args...)
+		_, err := tx.ExecContext(ctx, `INSERT INTO event_streams (stream, kind, id) VALUES `+Placeholders(cols, len(args)/cols), args...)
 		args = args[:0]
 		if err != nil {
 			return fmt.Errorf("copy event_streams: %w", err)

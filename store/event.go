@@ -146,9 +146,9 @@ func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record,
 	return outcomes, appended, nil
 }
 
-// placeholders returns "(?, ?), (?, ?)" for rows of cols columns, or
+// Placeholders returns "(?, ?), (?, ?)" for rows of cols columns, or
 // "?, ?" for one column.
-func placeholders(cols, rows int) string {
+func Placeholders(cols, rows int) string {
 	one := "?" + strings.Repeat(", ?", cols-1)
 	if cols == 1 {
 		return one + strings.Repeat(", ?", rows-1)
@@ -179,7 +179,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 			return nil
 		}
 		n := len(rows) / nEventColumns
-		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + placeholders(nEventColumns, n) +
+		q := `INSERT INTO events (` + eventColumns + `) VALUES ` + Placeholders(nEventColumns, n) +
 			` ON CONFLICT (event_id) DO NOTHING`
 		res, err := tx.ExecContext(ctx, q, rows...)
 		if err != nil {
@@ -290,7 +290,7 @@ func (tx *Tx) insert(ctx context.Context, recs []Record) ([]bool, error) {
 	for start := 0; start < len(links); start += insertRows * linkCols {
 		chunk := links[start:min(start+insertRows*linkCols, len(links))]
 		q := `INSERT INTO event_grants (grant_stream, occurred_at, created_at, event_id, seq) VALUES ` +
-			placeholders(linkCols, len(chunk)/linkCols) + ` ON CONFLICT DO NOTHING`
+			Placeholders(linkCols, len(chunk)/linkCols) + ` ON CONFLICT DO NOTHING`
 		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
 			return nil, fmt.Errorf("link events to grants: %w", err)
 		}

@@ -78,7 +78,7 @@ func (tx *Tx) createStreams(ctx context.Context, keys []streamKey) error {
 	for _, k := range keys {
 		args = append(args, k.id[:])
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT stream, kind, id FROM event_streams WHERE id IN (`+placeholders(1, len(keys))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT stream, kind, id FROM event_streams WHERE id IN (`+Placeholders(1, len(keys))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("read streams: %w", err)
 	}
@@ -119,7 +119,7 @@ func (tx *Tx) createStreams(ctx context.Context, keys []streamKey) error {
 	if len(args) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO event_streams (stream, kind, id) VALUES `+placeholders(3, len(args)/3), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_streams (stream, kind, id) VALUES `+Placeholders(3, len(args)/3), args...); err != nil {
 		return fmt.Errorf("create streams: %w", err)
 	}
 	return nil
