@@ -1,6 +1,9 @@
 package main
 
-import "strings"
+import (
+	"runtime/debug"
+	"strings"
+)
 
 // Config is amtrack's configuration from the environment, read once by
 // main (loadConfig) and passed to Run; the flags take their defaults from
@@ -27,6 +30,9 @@ type Config struct {
 	// MemoryLimitSet is whether $GOMEMLIMIT is set: then rebuild and ingest leave the
 	// runtime's soft memory limit as the user set it.
 	MemoryLimitSet bool
+	// GCPercentSet is whether $GOGC is set: then rebuild and serve leave the
+	// collector's percent as the user set it.
+	GCPercentSet bool
 	// TempDir is where demo makes its temporary database ("": $TMPDIR or
 	// the system's default).
 	TempDir string
@@ -52,8 +58,28 @@ func loadConfig(getenv func(string) string) Config {
 		SeamAPIKey:     strings.TrimSpace(get("SEAM_API_KEY")),
 		SeamEndpoint:   strings.TrimSpace(get("SEAM_ENDPOINT")),
 		MemoryLimitSet: get("GOMEMLIMIT") != "",
+		GCPercentSet:   get("GOGC") != "",
 		TempDir:        get("TMPDIR"),
 		KeyFile:        get("AMTRACK_KEY_FILE"),
 		Key:            strings.TrimSpace(get("AMTRACK_KEY")),
+	}
+}
+
+// gcPercent is the collector's percent for rebuild and serve (Go's default
+// is 100). Both allocate fast with little live: a rebuild's heap is bounded
+// by its soft memory limit, and serve's live heap is its caches, a few
+// megabytes. Collecting less often cost a 200k-event rebuild about 5 %
+// less CPU and serve about 10 % less CPU per GET (docs/performance.md).
+const gcPercent = 400
+
+// tuneGC sets the runtime's soft memory limit to limit (0: none) and its
+// collector's percent to gcPercent, each unless the user set it
+// ($GOMEMLIMIT, $GOGC).
+func (c Config) tuneGC(limit int64) {
+	if limit > 0 && !c.MemoryLimitSet {
+		debug.SetMemoryLimit(limit)
+	}
+	if !c.GCPercentSet {
+		debug.SetGCPercent(gcPercent)
 	}
 }

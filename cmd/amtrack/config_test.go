@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,19 +32,56 @@ func TestLoadConfig(t *testing.T) {
 			"SEAM_API_KEY":         " seam_key ",
 			"SEAM_ENDPOINT":        " http://127.0.0.1:1 ",
 			"GOMEMLIMIT":           "1GiB",
+			"GOGC":                 "200",
 			"TMPDIR":               "/tmp/amtrack-test",
 			"AMTRACK_KEY_FILE":     "/etc/amtrack/a.key",
 			"AMTRACK_KEY":          " a2V5\n",
 		}, want: Config{
 			DB: "a.db", Addr: ":9090", APIToken: "tok3n", RevealCodes: true, LogLevel: "debug",
 			WebhookSecret: "whsec_x", SeamAPIKey: "seam_key", SeamEndpoint: "http://127.0.0.1:1",
-			MemoryLimitSet: true, TempDir: "/tmp/amtrack-test", KeyFile: "/etc/amtrack/a.key", Key: "a2V5",
+			MemoryLimitSet: true, GCPercentSet: true, TempDir: "/tmp/amtrack-test", KeyFile: "/etc/amtrack/a.key", Key: "a2V5",
 		}},
 		{name: "reveal codes only with 1", env: environ{"AMTRACK_REVEAL_CODES": "true"}, want: Config{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, loadConfig(tt.env.get))
+		})
+	}
+}
+
+// TestTuneGC checks that rebuild's and serve's collector settings yield to
+// the user's $GOGC and $GOMEMLIMIT.
+func TestTuneGC(t *testing.T) {
+	percent := debug.SetGCPercent(100)
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	})
+	tests := []struct {
+		name         string
+		cfg          Config
+		limit        int64
+		wantPercent  int
+		wantLimitSet bool
+	}{
+		{name: "both ours", limit: 48 << 20, wantPercent: gcPercent, wantLimitSet: true},
+		{name: "no limit asked", limit: 0, wantPercent: gcPercent},
+		{name: "GOGC set", cfg: Config{GCPercentSet: true}, limit: 48 << 20, wantPercent: 123, wantLimitSet: true},
+		{name: "GOMEMLIMIT set", cfg: Config{MemoryLimitSet: true}, limit: 48 << 20, wantPercent: gcPercent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetGCPercent(123)
+			debug.SetMemoryLimit(math.MaxInt64)
+			tt.cfg.tuneGC(tt.limit)
+			assert.Equal(t, tt.wantPercent, debug.SetGCPercent(123))
+			want := int64(math.MaxInt64)
+			if tt.wantLimitSet {
+				want = tt.limit
+			}
+			assert.Equal(t, want, debug.SetMemoryLimit(-1))
 		})
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -18,10 +17,8 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if !e.cfg.MemoryLimitSet {
-		// A rebuild streams; a soft heap limit keeps its peak memory small.
-		debug.SetMemoryLimit(48 << 20)
-	}
+	// A rebuild streams; a soft heap limit keeps its peak memory small.
+	e.cfg.tuneGC(48 << 20)
 	// A page cache of 32 MiB, not 64: the peak memory (its writes are
 	// mostly in stream order).
 	a, err := e.openApp(ctx, *dbPath, store.Options{MustExist: true, CacheMiB: 32})

@@ -109,6 +109,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if *commitBatch < 1 {
 		return usageError("--commit-batch must be at least 1, got %d", *commitBatch)
 	}
+	e.cfg.tuneGC(0)
 	bgSync, err := newBackgroundSync(*syncInterval, e.cfg)
 	if err != nil {
 		return err
