@@ -141,12 +141,16 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}()
 	var wg sync.WaitGroup
 	var methodsErr, grantsErr error
-	// The grants' fold begins once the methods' has read its first method:
-	// on SQLite each first copies the log from the disk in seq order
-	// (store's sorted reads), and the methods' copy, which reads only the
-	// events table, goes first so that the grants' finds it in the cache.
+	// With sorted reads, the grants' fold begins once the methods' has read
+	// its first method: each first copies the log from the disk in seq
+	// order, and the methods' copy, which reads only the events table, goes
+	// first so that the grants' finds it in the cache. Otherwise both begin
+	// at once (the methods' sort takes a while before its first row).
 	methodsRead := make(chan struct{})
 	methodsBegun := sync.OnceFunc(func() { close(methodsRead) })
+	if !log.SortedReads() {
+		methodsBegun()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

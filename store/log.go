@@ -386,6 +386,9 @@ func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int
 	if l.sorted() {
 		return ended(ctx, l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, maxSeq, fn))
 	}
+	if l.sortScans() {
+		return ended(ctx, l.sortScan(ctx, maxSeq, fn))
+	}
 	return ended(ctx, streamRows(ctx, l.q, `SELECT method_stream, `+foldList+` FROM events
 		WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn))
 }

@@ -52,6 +52,15 @@ func (l Log) sorted() bool {
 	return l.reads.sorted
 }
 
+// sortScans says whether MethodStreams, when it does not copy, reads with
+// SQLite's sorter (sortScan) rather than by walking events_method_stream:
+// on SQLite outside a write transaction, unless Options.WalkIndexes. The
+// grants' read still walks when the file is cached: a sort of the links
+// joined with the events took 0.85-1.0 s at 200k events, the walk 0.74.
+func (l Log) sortScans() bool {
+	return l.db.engine != Postgres && l.tx == nil && l.db.path != "" && !l.db.walkIndexes
+}
+
 // readChoice is a Log's choice of how it reads a whole log.
 type readChoice struct {
 	once   sync.Once
@@ -261,6 +270,21 @@ func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, 
 // copied opens a connection of its own to l's file and runs steps on it
 // (sortedCopy) with maxSeq; done closes it, and with it the copy.
 func (l Log) copied(ctx context.Context, steps []copyStep, maxSeq int64) (conn *sql.Conn, done func(), err error) {
+	if conn, done, err = l.tempConn(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := l.sortedCopy(ctx, conn, steps, maxSeq); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return conn, done, nil
+}
+
+// tempConn opens a connection of its own to l's file that keeps its
+// temporary data (a copy, a sort) in a file, not in memory as every other
+// connection does (see driverName); a read-only connection may write it.
+// done closes it.
+func (l Log) tempConn(ctx context.Context) (conn *sql.Conn, done func(), err error) {
 	pool, err := sql.Open(driverName, "file:"+url.PathEscape(l.db.path)+"?mode=ro&_busy_timeout=10000&_query_only=false&_cache_size=-2048")
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the database for a sorted read: %w", err)
@@ -274,24 +298,39 @@ func (l Log) copied(ctx context.Context, steps []copyStep, maxSeq int64) (conn *
 		conn.Close()
 		pool.Close()
 	}
-	if err := l.sortedCopy(ctx, conn, steps, maxSeq); err != nil {
-		done()
-		return nil, nil, err
+	for _, stmt := range []string{"PRAGMA temp_store = FILE", "PRAGMA temp.cache_size = -" + fmt.Sprint(sortedCacheKiB)} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			done()
+			return nil, nil, fmt.Errorf("prepare a sorted read: %w", err)
+		}
 	}
 	return conn, done, nil
 }
 
-// sortedCopy runs steps on conn. The copy is in the connection's temporary
-// database, kept in a file (every other connection keeps temporary data in
-// memory, see driverName); a read-only connection may write it. One copy
-// reads the events table at a time: two at once would have the disk seek
-// between them, and the second finds in the cache what the first read.
-func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, maxSeq int64) error {
-	for _, stmt := range []string{"PRAGMA temp_store = FILE", "PRAGMA temp.cache_size = -" + fmt.Sprint(sortedCacheKiB)} {
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("prepare a sorted read: %w", err)
-		}
+// sortedMethodsScan reads the method events up to maxSeq in fold order with
+// SQLite's sorter: the events table read in seq order, the rows sorted in
+// runs that spill to the temporary file. With the file in the page cache it
+// took 0.47-0.55 s at 200k events where the walk of events_method_stream,
+// a lookup in events for each row, took 0.66 s.
+var sortedMethodsScan = `SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
+	WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`
+
+// sortScan calls fn with each method's events up to maxSeq, read with
+// sortedMethodsScan on a connection of its own (tempConn).
+func (l Log) sortScan(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+	conn, done, err := l.tempConn(ctx)
+	if err != nil {
+		return err
 	}
+	defer done()
+	return streamRows(ctx, conn, sortedMethodsScan, []any{maxSeq}, fn)
+}
+
+// sortedCopy runs steps on conn (tempConn), into its temporary database.
+// One copy reads the events table at a time: two at once would have the
+// disk seek between them, and the second finds in the cache what the first
+// read.
+func (l Log) sortedCopy(ctx context.Context, conn *sql.Conn, steps []copyStep, maxSeq int64) error {
 	if err := l.db.copying.lock(ctx); err != nil {
 		return fmt.Errorf("copy the log in fold order: %w", err)
 	}

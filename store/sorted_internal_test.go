@@ -135,3 +135,45 @@ func TestCopyTallyKeepsSeveral(t *testing.T) {
 	_, ok = c.get(1000+tallyKeep, tallyEvents)
 	assert.True(t, ok)
 }
+
+// TestSortScanEqualsWalk checks that the sorter's read of the method
+// events (sortScan) gives every method's events in the order the index walk
+// does, up to a maxSeq short of the head too, and stops when ctx ends.
+func TestSortScanEqualsWalk(t *testing.T) {
+	db, _ := sortedDB(t, 3000, 1<<18)
+	ctx := context.Background()
+	type row struct {
+		stream int64
+		ids    []domain.ID
+	}
+	read := func(read func(fn func(int64, []*domain.Event) error) error) []row {
+		var rows []row
+		require.NoError(t, read(func(stream int64, events []*domain.Event) error {
+			r := row{stream: stream}
+			for _, e := range events {
+				r.ids = append(r.ids, e.ID)
+			}
+			rows = append(rows, r)
+			return nil
+		}))
+		return rows
+	}
+	for _, maxSeq := range []int64{3000, 1234} {
+		walk := read(func(fn func(int64, []*domain.Event) error) error {
+			return streamRows(ctx, db.read, `SELECT method_stream, `+foldList+` FROM events
+				WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn)
+		})
+		sorter := read(func(fn func(int64, []*domain.Event) error) error { return db.Log().sortScan(ctx, maxSeq, fn) })
+		require.NotEmpty(t, walk)
+		assert.Equal(t, walk, sorter, "up to seq %d", maxSeq)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err := db.Log().sortScan(ctx, 3000, func(int64, []*domain.Event) error { return nil })
+	assert.ErrorIs(t, err, context.Canceled)
+
+	db.walkIndexes = true
+	assert.False(t, db.Log().sortScans(), "WalkIndexes walks")
+	db.walkIndexes = false
+	assert.True(t, db.Log().sortScans())
+}
