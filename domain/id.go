@@ -68,6 +68,18 @@ func unhex(c byte) (byte, bool) {
 // String returns the id in lowercase 8-4-4-4-12 form.
 func (id ID) String() string {
 	var b [36]byte
+	id.encode(&b)
+	return string(b[:])
+}
+
+// AppendText appends the lowercase form to b (encoding.TextAppender).
+func (id ID) AppendText(b []byte) ([]byte, error) {
+	var t [36]byte
+	id.encode(&t)
+	return append(b, t[:]...), nil
+}
+
+func (id ID) encode(b *[36]byte) {
 	hex.Encode(b[0:8], id[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], id[4:6])
@@ -77,7 +89,6 @@ func (id ID) String() string {
 	hex.Encode(b[19:23], id[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], id[10:])
-	return string(b[:])
 }
 
 // MarshalText writes the lowercase form, so ids print the same everywhere.

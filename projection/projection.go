@@ -158,12 +158,10 @@ type storedGrant struct {
 	DeletedKey *domain.Key         `json:"deleted_key,omitempty"`
 }
 
+// encodeGrant encodes g as the read model stores it (storedGrant), without
+// its access methods, which are derived at query time (appendGrant).
 func encodeGrant(g *domain.AccessGrant) ([]byte, error) {
-	methods := g.AccessMethods
-	g.AccessMethods = []domain.GrantMethod{} // derived at query time
-	b, err := json.Marshal(storedGrant{Summary: g, StartsKey: g.StartsKey, EndsKey: g.EndsKey, DeletedKey: g.DeletedKey})
-	g.AccessMethods = methods
-	return b, err
+	return appendGrant(make([]byte, 0, 512), g), nil
 }
 
 func decodeGrant(b []byte) (*domain.AccessGrant, error) {
@@ -187,11 +185,7 @@ type storedMethod struct {
 func encodeMethod(s *domain.AccessMethod) ([]byte, error) {
 	c := *s
 	c.Code, c.CodeRedacted = nil, false
-	b, err := json.Marshal(storedMethod{AccessMethod: &c, CodeEventID: s.CodeEventID})
-	if err != nil {
-		return nil, fmt.Errorf("encode access method state: %w", err)
-	}
-	return b, nil
+	return appendMethod(make([]byte, 0, 1024), &c, s.CodeEventID), nil
 }
 
 // decodeMethod decodes a method row's state and last fold key. Errors:
