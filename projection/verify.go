@@ -129,7 +129,7 @@ func (p *Projection) verify(ctx context.Context, snap *store.Snapshot, maxDiffs 
 		return stats, nil, err
 	}
 	defer grants.close()
-	stats.Grants, err = foldGrants(ctx, log, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
+	stats.Grants, err = foldGrants(ctx, log.GrantStreams, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
 		b, err := encodeGrant(g)
 		if err != nil {
 			return err

@@ -396,19 +396,41 @@ func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int
 // GrantStreams is MethodStreams for grants: it calls fn with each grant's
 // id and its events (every event naming it) in fold order.
 func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
-	withID := func(stream int64, events []*domain.Event) error {
+	if l.sorted() {
+		return ended(ctx, l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, l.withGrantID(ctx, fn)))
+	}
+	return l.GrantStreamsBetween(ctx, maxSeq, 0, math.MaxInt64, fn)
+}
+
+// withGrantID calls fn with each grant stream's id too.
+func (l Log) withGrantID(ctx context.Context, fn func(stream int64, id domain.ID, events []*domain.Event) error) func(int64, []*domain.Event) error {
+	return func(stream int64, events []*domain.Event) error {
 		id, err := l.grantID(ctx, stream, events[0])
 		if err != nil {
 			return err
 		}
 		return fn(stream, id, events)
 	}
-	if l.sorted() {
-		return ended(ctx, l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, withID))
-	}
+}
+
+// GrantStreamsBetween is GrantStreams for the grants whose stream number is
+// in (after, upTo], read by walking the grants' index (never through a
+// sorted copy), so that several of them may read parts of a log in the
+// page cache at once.
+func (l Log) GrantStreamsBetween(ctx context.Context, maxSeq, after, upTo int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
 	return ended(ctx, streamRows(ctx, l.q, `SELECT g.grant_stream, `+foldListE+`
-		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{maxSeq}, withID))
+		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.grant_stream > ? AND g.grant_stream <= ? AND g.seq <= ?
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{after, upTo, maxSeq}, l.withGrantID(ctx, fn)))
+}
+
+// LastStream returns the highest stream number (0 when there is none).
+// Errors: internal.
+func (l Log) LastStream(ctx context.Context) (int64, error) {
+	var n int64
+	if err := l.q.QueryRowContext(ctx, `SELECT coalesce(max(stream), 0) FROM event_streams`).Scan(&n); err != nil {
+		return 0, ended(ctx, fmt.Errorf("read the last stream: %w", err))
+	}
+	return n, nil
 }
 
 // streamRows runs query with args on q (rows of a stream number then the

@@ -177,3 +177,31 @@ func TestSortScanEqualsWalk(t *testing.T) {
 	db.walkIndexes = false
 	assert.True(t, db.Log().sortScans())
 }
+
+// TestGrantStreamsBetween checks that reads of consecutive stream ranges
+// give together what GrantStreams gives, each grant once.
+func TestGrantStreamsBetween(t *testing.T) {
+	db, _ := sortedDB(t, 2000, 1<<18)
+	ctx := context.Background()
+	type grant struct {
+		stream int64
+		id     domain.ID
+		events int
+	}
+	collect := func(out *[]grant) func(int64, domain.ID, []*domain.Event) error {
+		return func(stream int64, id domain.ID, events []*domain.Event) error {
+			*out = append(*out, grant{stream, id, len(events)})
+			return nil
+		}
+	}
+	var whole, parts []grant
+	require.NoError(t, db.Log().GrantStreams(ctx, 1500, collect(&whole)))
+	require.NotEmpty(t, whole)
+	last, err := db.Log().LastStream(ctx)
+	require.NoError(t, err)
+	require.Greater(t, last, whole[len(whole)-1].stream-1)
+	for _, r := range [][2]int64{{0, last / 3}, {last / 3, last / 2}, {last / 2, last}, {last, last + 100}} {
+		require.NoError(t, db.Log().GrantStreamsBetween(ctx, 1500, r[0], r[1], collect(&parts)))
+	}
+	assert.Equal(t, whole, parts)
+}
