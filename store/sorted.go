@@ -52,7 +52,8 @@ func (l Log) sorted() bool {
 	return l.reads.sorted
 }
 
-// sortScans says whether MethodStreams, when it does not copy, reads with
+// sortScans says whether MethodStreams, when it does not copy, and
+// methodStreamsBetween read with
 // SQLite's sorter (sortScan) rather than by walking events_method_stream:
 // on SQLite outside a write transaction, unless Options.WalkIndexes. The
 // grants' read still walks when the file is cached: a sort of the links
@@ -312,18 +313,19 @@ func (l Log) tempConn(ctx context.Context) (conn *sql.Conn, done func(), err err
 // runs that spill to the temporary file. With the file in the page cache it
 // took 0.47-0.55 s at 200k events where the walk of events_method_stream,
 // a lookup in events for each row, took 0.66 s.
+// Its arguments: the range of method streams (after, upTo], then maxSeq.
 var sortedMethodsScan = `SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
-	WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`
+	WHERE method_stream > ? AND method_stream <= ? AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`
 
-// sortScan calls fn with each method's events up to maxSeq, read with
-// sortedMethodsScan on a connection of its own (tempConn).
-func (l Log) sortScan(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+// sortScan calls fn with each method's events, read with sortedMethodsScan
+// and args on a connection of its own (tempConn).
+func (l Log) sortScan(ctx context.Context, args []any, fn func(stream int64, events []*domain.Event) error) error {
 	conn, done, err := l.tempConn(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return streamRows(ctx, conn, sortedMethodsScan, []any{maxSeq}, fn)
+	return streamRows(ctx, conn, sortedMethodsScan, args, fn)
 }
 
 // sortedCopy runs steps on conn (tempConn), into its temporary database.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"testing"
 
@@ -158,18 +159,32 @@ func TestSortScanEqualsWalk(t *testing.T) {
 		}))
 		return rows
 	}
+	rows, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+methodsWalk, 0, 10, 3000)
+	require.NoError(t, err)
+	var plan string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan += detail + "; "
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	assert.Contains(t, plan, "USING INDEX events_method_stream")
+	assert.NotContains(t, plan, "TEMP B-TREE")
 	for _, maxSeq := range []int64{3000, 1234} {
 		walk := read(func(fn func(int64, []*domain.Event) error) error {
-			return streamRows(ctx, db.read, `SELECT method_stream, `+foldList+` FROM events
-				WHERE method_stream IS NOT NULL AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`, []any{maxSeq}, fn)
+			return streamRows(ctx, db.read, methodsWalk, []any{0, int64(math.MaxInt64), maxSeq}, fn)
 		})
-		sorter := read(func(fn func(int64, []*domain.Event) error) error { return db.Log().sortScan(ctx, maxSeq, fn) })
+		sorter := read(func(fn func(int64, []*domain.Event) error) error {
+			return db.Log().sortScan(ctx, []any{0, int64(math.MaxInt64), maxSeq}, fn)
+		})
 		require.NotEmpty(t, walk)
 		assert.Equal(t, walk, sorter, "up to seq %d", maxSeq)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	cancel()
-	err := db.Log().sortScan(ctx, 3000, func(int64, []*domain.Event) error { return nil })
+	err = db.Log().sortScan(ctx, []any{0, int64(math.MaxInt64), 3000}, func(int64, []*domain.Event) error { return nil })
 	assert.ErrorIs(t, err, context.Canceled)
 
 	db.walkIndexes = true
