@@ -27,11 +27,8 @@ func (p *Projection) AccessMethod(ctx context.Context, id domain.ID) (*domain.Ac
 func (p *Projection) AccessMethodVersion(ctx context.Context, id domain.ID, known []byte) (m *domain.AccessMethod, version []byte, err error) {
 	var state, eventID []byte
 	var occ, created int64
-	if ctx, err = p.db.Short(ctx); err != nil {
-		return nil, nil, err
-	}
-	err = p.db.Reader().QueryRowContext(ctx, `SELECT state, last_occurred_at, last_created_at, last_event_id
-		FROM access_methods WHERE access_method_id = ?`, id[:]).Scan(&state, &occ, &created, &eventID)
+	err = p.db.ReadRow(ctx, []any{&state, &occ, &created, &eventID}, `SELECT state, last_occurred_at, last_created_at, last_event_id
+		FROM access_methods WHERE access_method_id = ?`, id[:])
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, domain.Errorf(domain.ENotFound, "access method %s not found", id)
 	}

@@ -113,8 +113,9 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	t := newTables(suffix)
 
 	// Fold the log up to its current head into the new tables: methods and
-	// grants in parallel (they are independent), each writing its rows in
-	// short write transactions of its own. The first error stops all three.
+	// grants in parallel (they are independent), one goroutine writing the
+	// rows of all in short write transactions. The first error stops them
+	// all.
 	log := p.db.Log()
 	var err error
 	if stats.Seq, err = log.LastSeq(ctx); err != nil {
@@ -124,9 +125,21 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	if err != nil {
 		return stats, err
 	}
+	// The grants' read is the longest of the fold's. Without a sorted copy
+	// (the file in the cache, or PostgreSQL) it is split in two halves of
+	// the stream numbers, read at once, so that both cores stay busy to the
+	// end.
+	reads := []grantRead{log.GrantStreams}
+	if !log.SortedReads() {
+		last, err := log.LastStream(ctx)
+		if err != nil {
+			return stats, err
+		}
+		reads = []grantRead{halfGrants(log, 0, last/2), halfGrants(log, last/2, math.MaxInt64)}
+	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	// One goroutine writes the chunks both folds produce; the folds encode.
+	// One goroutine writes the chunks the folds produce; the folds encode.
 	chunks := make(chan []rebuiltRow, 1)
 	written := make(chan error, 1)
 	go func() {
@@ -168,18 +181,6 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		}
 		w.flush()
 	}()
-	// The grants' read is the longest of the three. Without a sorted copy
-	// (the file in the cache, or PostgreSQL) it is split in two halves of
-	// the stream numbers, read at once, so that both cores stay busy to the
-	// end.
-	reads := []grantRead{log.GrantStreams}
-	if !log.SortedReads() {
-		last, err := log.LastStream(ctx)
-		if err != nil {
-			return stats, err
-		}
-		reads = []grantRead{halfGrants(log, 0, last/2), halfGrants(log, last/2, math.MaxInt64)}
-	}
 	grants := make([]int64, len(reads))
 	grantsErrs := make([]error, len(reads))
 	wg.Add(len(reads) - 1)

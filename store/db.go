@@ -413,19 +413,31 @@ func (tx *Tx) Engine() Engine { return tx.db.engine }
 // a rebuild's writes more than their statements did (docs/performance.md),
 // and such a statement, under the writer lock, waits for nothing. On
 // PostgreSQL it is ctx, as a statement there may wait for a lock.
-func (tx *Tx) Short(ctx context.Context) (context.Context, error) { return tx.db.Short(ctx) }
-
-// Short is Tx.Short for a read outside a transaction: one row or a few by
-// key, on the read pool (a GET), which on SQLite in WAL mode waits for no
-// writer.
-func (db *DB) Short(ctx context.Context) (context.Context, error) {
+func (tx *Tx) Short(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if db.engine == Postgres {
+	if tx.db.engine == Postgres {
 		return ctx, nil
 	}
 	return context.WithoutCancel(ctx), nil
+}
+
+// ReadRow reads one row by key on the read pool into dest (a GET's read):
+// it waits for a connection of the pool as long as ctx lasts, then, on
+// SQLite, runs the query with a context that cannot end, as Tx.Short does
+// (a reader in WAL mode waits for no writer). Errors: sql.ErrNoRows, ctx's,
+// the query's.
+func (db *DB) ReadRow(ctx context.Context, dest []any, query string, args ...any) error {
+	if db.engine == Postgres {
+		return db.read.QueryRowContext(ctx, query, args...).Scan(dest...)
+	}
+	conn, err := db.read.Conn(ctx)
+	if err != nil {
+		return ended(ctx, err)
+	}
+	defer conn.Close()
+	return conn.QueryRowContext(context.WithoutCancel(ctx), query, args...).Scan(dest...)
 }
 
 // QueryContext runs a query in the snapshot.

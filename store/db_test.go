@@ -320,15 +320,45 @@ func TestShortStatements(t *testing.T) {
 		assert.Equal(t, unwatched, viaShort)
 		return nil
 	}))
-	short, err := db.Short(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, db.Engine() == store.Postgres, short.Done() != nil, "DB.Short is Tx.Short for the read pool")
 	cancel()
 	require.NoError(t, db.Update(context.Background(), func(tx *store.Tx) error {
 		_, err := tx.Short(ctx)
 		assert.ErrorIs(t, err, context.Canceled)
 		return nil
 	}))
-	_, err = db.Short(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestReadRow checks DB.ReadRow: it reads a row, refuses a context that has
+// ended, and gives up waiting for a connection of the read pool when ctx
+// ends (every connection held here), rather than waiting for ever with a
+// context that cannot end.
+func TestReadRow(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	var n int
+	require.NoError(t, db.ReadRow(ctx, []any{&n}, `SELECT 1 + ?`, 41))
+	assert.Equal(t, 42, n)
+	assert.ErrorIs(t, db.ReadRow(ctx, []any{&n}, `SELECT 1 WHERE 0 = ?`, 1), sql.ErrNoRows)
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, db.ReadRow(canceled, []any{&n}, `SELECT 1`), context.Canceled)
+
+	var held []*sql.Conn
+	for range 64 {
+		c, err := db.Reader().Conn(ctx)
+		require.NoError(t, err)
+		held = append(held, c)
+		if db.Reader().Stats().OpenConnections == db.Reader().Stats().MaxOpenConnections {
+			break
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, db.ReadRow(short, []any{&n}, `SELECT 1`), context.DeadlineExceeded)
+	for _, c := range held {
+		c.Close()
+	}
+	require.NoError(t, db.ReadRow(ctx, []any{&n}, `SELECT 7`))
+	assert.Equal(t, 7, n)
 }

@@ -405,8 +405,14 @@ func (l Log) methodStreamsBetween(ctx context.Context, maxSeq, after, upTo int64
 // methodsWalk reads the method events of a range of streams up to a seq by
 // the index events_method_stream (a comparison on method_stream satisfies
 // its WHERE).
-var methodsWalk = `SELECT method_stream, ` + foldList + ` FROM events
+var methodsWalk = methodsQuery("events")
+
+// methodsQuery reads the method events of a range of streams up to a seq,
+// in fold order, from table (events, or main.events NOT INDEXED).
+func methodsQuery(table string) string {
+	return `SELECT method_stream, ` + foldList + ` FROM ` + table + `
 	WHERE method_stream > ? AND method_stream <= ? AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`
+}
 
 // GrantStreams is MethodStreams for grants: it calls fn with each grant's
 // id and its events (every event naming it) in fold order.

@@ -26,10 +26,12 @@ import (
 // The copy is a file SQLite deletes when the connection closes, in the
 // temporary directory (SQLITE_TMPDIR, else TMPDIR, else /var/tmp, else
 // /tmp), read and written through a page cache of sortedCacheKiB. With
-// the file in the cache the copy costs 8-25 % (docs/performance.md), so a
-// read walks the indexes when the kernel says the file is cached (mincore,
-// resident_linux.go; elsewhere it always copies). PostgreSQL plans such a
-// read itself.
+// the file in the cache the copy costs 8-25 % (docs/performance.md), so
+// when the kernel says the file is cached (mincore, resident_linux.go;
+// elsewhere it always copies) a read does not copy: the methods' read is
+// one query sorted by SQLite's sorter, whose runs spill to a temporary
+// file in the same directory (sortScan), and the grants' walks their
+// index. PostgreSQL plans such a read itself.
 
 // sortedCacheKiB is the page cache of the copy. Its inserts land among the
 // streams open at one time, a few megabytes; a bigger cache bought nothing
@@ -38,7 +40,7 @@ const sortedCacheKiB = 4 * 1024
 
 // sorted says whether a whole-log read of l goes through a sorted copy:
 // on SQLite, unless the database file is in the page cache (walkResident),
-// where walking the indexes is cheaper. One Log chooses once, so that a
+// where the sorter's query and the index walk are cheaper. One Log chooses once, so that a
 // rebuild's two reads and the counts its progress takes from the copies
 // agree.
 func (l Log) sorted() bool {
@@ -314,8 +316,7 @@ func (l Log) tempConn(ctx context.Context) (conn *sql.Conn, done func(), err err
 // took 0.47-0.55 s at 200k events where the walk of events_method_stream,
 // a lookup in events for each row, took 0.66 s.
 // Its arguments: the range of method streams (after, upTo], then maxSeq.
-var sortedMethodsScan = `SELECT method_stream, ` + foldList + ` FROM main.events NOT INDEXED
-	WHERE method_stream > ? AND method_stream <= ? AND seq <= ? ORDER BY method_stream, occurred_at, created_at, event_id`
+var sortedMethodsScan = methodsQuery("main.events NOT INDEXED")
 
 // sortScan calls fn with each method's events, read with sortedMethodsScan
 // and args on a connection of its own (tempConn).
