@@ -288,11 +288,7 @@ func (a *applier) write(ctx context.Context) error {
 		}
 	}
 	for id, g := range a.grants {
-		b, err := encodeGrant(g.state)
-		if err != nil {
-			return err
-		}
-		if err := a.exec(ctx, "saveGrant", g.stream, id[:], b); err != nil {
+		if err := a.exec(ctx, "saveGrant", g.stream, id[:], encodeGrant(g.state)); err != nil {
 			return err
 		}
 	}
@@ -311,21 +307,12 @@ func (a *applier) write(ctx context.Context) error {
 }
 
 // saveMethod writes a method's row and its grant and key links; relink
-// first removes links a refold may have dropped.
+// first removes links a refold may have dropped, and link false skips
+// writing the links (known to be there).
 func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink, link bool) error {
-	b, err := encodeMethod(s)
-	if err != nil {
-		return err
-	}
-	return a.saveMethodJSON(ctx, stream, s, b, relink, link)
-}
-
-// saveMethodJSON is saveMethod with the state already encoded; link false
-// skips writing the links (known to be there).
-func (a *applier) saveMethodJSON(ctx context.Context, stream int64, s *domain.AccessMethod, b []byte, relink, link bool) error {
 	id := s.AccessMethodID
 	err := a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
-		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], b)
+		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], encodeMethod(s))
 	if err != nil {
 		return err
 	}

@@ -160,8 +160,8 @@ type storedGrant struct {
 
 // encodeGrant encodes g as the read model stores it (storedGrant), without
 // its access methods, which are derived at query time (appendGrant).
-func encodeGrant(g *domain.AccessGrant) ([]byte, error) {
-	return appendGrant(make([]byte, 0, 512), g), nil
+func encodeGrant(g *domain.AccessGrant) []byte {
+	return appendGrant(make([]byte, 0, 512), g)
 }
 
 func decodeGrant(b []byte) (*domain.AccessGrant, error) {
@@ -182,10 +182,10 @@ type storedMethod struct {
 }
 
 // encodeMethod encodes s as the read model stores it (storedMethod).
-func encodeMethod(s *domain.AccessMethod) ([]byte, error) {
+func encodeMethod(s *domain.AccessMethod) []byte {
 	c := *s
 	c.Code, c.CodeRedacted = nil, false
-	return appendMethod(make([]byte, 0, 1024), &c, s.CodeEventID), nil
+	return appendMethod(make([]byte, 0, 1024), &c, s.CodeEventID)
 }
 
 // decodeMethod decodes a method row's state and last fold key. Errors:

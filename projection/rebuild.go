@@ -172,9 +172,8 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		w := &chunkWriter{out: chunks}
 		stats.Methods, methodsErr = foldMethods(ctx, log, stats.Seq, prog, func(stream int64, s *domain.AccessMethod) error {
 			methodsBegun()
-			b, err := encodeMethod(s)
-			w.add(rebuiltRow{stream: stream, method: s, state: b})
-			return err
+			w.add(rebuiltRow{stream: stream, method: s, state: encodeMethod(s)})
+			return nil
 		})
 		if methodsErr != nil {
 			stop(methodsErr)
@@ -195,9 +194,8 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 			}
 			w := &chunkWriter{out: chunks}
 			grants[i], grantsErrs[i] = foldGrants(ctx, read, stats.Seq, prog, func(stream int64, g *domain.AccessGrant) error {
-				b, err := encodeGrant(g)
-				w.add(rebuiltRow{stream: stream, grant: g.AccessGrantID, state: b})
-				return err
+				w.add(rebuiltRow{stream: stream, grant: g.AccessGrantID, state: encodeGrant(g)})
+				return nil
 			})
 			if grantsErrs[i] != nil {
 				stop(grantsErrs[i])
