@@ -235,7 +235,7 @@ func (l Log) ChainHead(ctx context.Context) (ChainHead, error) {
 		return ChainHead{}, nil
 	}
 	if err != nil {
-		return h, fmt.Errorf("read the log's chain head: %w", err)
+		return h, ended(ctx, fmt.Errorf("read the log's chain head: %w", err))
 	}
 	if len(b) != sha256.Size {
 		return h, domain.Errorf(domain.EInternal, "the log's chain entry at seq %d has %d bytes, not %d: run amtrack verify", h.Seq, len(b), sha256.Size)
@@ -258,7 +258,7 @@ func (l Log) Backfill(ctx context.Context) (Backfill, error) {
 	rows, err := l.q.QueryContext(ctx, `SELECT key, value FROM log_meta WHERE key IN
 		('chain_backfilled_to', 'chain_backfilled_at', 'source_chain_backfilled_to', 'source_chain_backfilled_at')`)
 	if err != nil {
-		return Backfill{}, fmt.Errorf("read log_meta: %w", err)
+		return Backfill{}, ended(ctx, fmt.Errorf("read log_meta: %w", err))
 	}
 	defer rows.Close()
 	m := map[string]int64{}
@@ -266,12 +266,12 @@ func (l Log) Backfill(ctx context.Context) (Backfill, error) {
 		var k string
 		var v int64
 		if err := rows.Scan(&k, &v); err != nil {
-			return Backfill{}, fmt.Errorf("read log_meta: %w", err)
+			return Backfill{}, ended(ctx, fmt.Errorf("read log_meta: %w", err))
 		}
 		m[k] = v
 	}
 	if err := rows.Err(); err != nil {
-		return Backfill{}, fmt.Errorf("read log_meta: %w", err)
+		return Backfill{}, ended(ctx, fmt.Errorf("read log_meta: %w", err))
 	}
 	// A copy (store.Copy) records its source's start under source_ keys:
 	// the chain, and so what it can show, is the source's.

@@ -244,11 +244,29 @@ func TestCanceledMidStatement(t *testing.T) {
 	}
 }
 
-// TestCanceledAnywhere cancels short reads and writes at staggered moments,
-// so that some land in BEGIN, some in a statement and some between them:
-// whatever failed, each says context.Canceled.
+// TestCanceledAnywhere cancels short reads and writes, and the reads an API
+// request makes, at staggered moments, so that some land in BEGIN, some in
+// a statement and some between them: whatever failed, each says
+// context.Canceled (on PostgreSQL a cut connection said "bad connection").
 func TestCanceledAnywhere(t *testing.T) {
 	db := MustOpen(t)
+	var batch []store.Pending
+	for _, raw := range testutil.First(t, 50, 3) {
+		e, err := domain.ParseEvent(raw)
+		require.NoError(t, err)
+		batch = append(batch, store.Pending{Event: e, Source: store.SourceFile})
+	}
+	_, err := db.Append(context.Background(), batch, nil)
+	require.NoError(t, err)
+	var first *domain.Event // a method's event
+	for _, p := range batch {
+		if first == nil && p.Event.AccessMethodID != (domain.ID{}) {
+			first = p.Event
+		}
+	}
+	require.NotNil(t, first)
+	stream, err := db.Log().Stream(context.Background(), store.KindMethod, first.AccessMethodID)
+	require.NoError(t, err)
 	ops := map[string]func(ctx context.Context) error{
 		"view": func(ctx context.Context) error {
 			return db.View(ctx, func(s *store.Snapshot) error {
@@ -266,12 +284,40 @@ func TestCanceledAnywhere(t *testing.T) {
 			_, err := db.Log().LastSeq(ctx)
 			return err
 		},
+		// The reads of a request.
+		"event": func(ctx context.Context) error {
+			_, err := db.Log().Event(ctx, first.ID)
+			return err
+		},
+		"events": func(ctx context.Context) error {
+			_, err := db.Log().Events(ctx, store.EventFilter{Limit: 20})
+			return err
+		},
+		"history": func(ctx context.Context) error {
+			_, err := db.Log().MethodEvents(ctx, first.AccessMethodID, store.HistoryFilter{})
+			return err
+		},
+		"stream": func(ctx context.Context) error {
+			_, err := db.Log().Stream(ctx, store.KindMethod, first.AccessMethodID)
+			return err
+		},
+		"fold events": func(ctx context.Context) error {
+			_, err := db.Log().FoldEvents(ctx, stream, nil)
+			return err
+		},
+		"chain head": func(ctx context.Context) error {
+			_, err := db.Log().ChainHead(ctx)
+			return err
+		},
 	}
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {
 			canceled := 0
 			for i := range 600 {
 				ctx, cancel := context.WithCancel(context.Background())
+				if i%100 == 0 { // some canceled before the call, for the reads too quick to be cut
+					cancel()
+				}
 				timer := time.AfterFunc(time.Duration(i%60)*time.Duration(i%60)*5*time.Microsecond, cancel)
 				err := op(ctx)
 				timer.Stop()

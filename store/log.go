@@ -94,11 +94,11 @@ func (l Log) Event(ctx context.Context, id domain.ID) (Record, error) {
 		return Record{}, notFound("event", id)
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("read event %s: %w", id, err)
+		return Record{}, ended(ctx, fmt.Errorf("read event %s: %w", id, err))
 	}
 	recs := []Record{rec}
 	if err := l.unseal(ctx, recs); err != nil {
-		return Record{}, err
+		return Record{}, ended(ctx, err)
 	}
 	return recs[0], nil
 }
@@ -272,7 +272,7 @@ func historyQuery(head string, stream int64, f HistoryFilter, key, typ string) (
 func (l Log) records(ctx context.Context, maxBytes int, redacted bool, query string, args ...any) ([]Record, error) {
 	rows, err := l.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, ended(ctx, fmt.Errorf("read events: %w", err))
 	}
 	defer rows.Close()
 	out := []Record{}
@@ -280,7 +280,7 @@ func (l Log) records(ctx context.Context, maxBytes int, redacted bool, query str
 	for rows.Next() {
 		rec, err := scanRecord(rows)
 		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
+			return nil, ended(ctx, fmt.Errorf("read events: %w", err))
 		}
 		out = append(out, rec)
 		size := len(rec.Event.Raw)
@@ -292,14 +292,14 @@ func (l Log) records(ctx context.Context, maxBytes int, redacted bool, query str
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, ended(ctx, fmt.Errorf("read events: %w", err))
 	}
 	rows.Close() // opening sealed bytes may read the data keys
 	if redacted {
 		return out, nil
 	}
 	if err := l.unseal(ctx, out); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, ended(ctx, fmt.Errorf("read events: %w", err))
 	}
 	return out, nil
 }
@@ -313,7 +313,7 @@ func (l Log) Stream(ctx context.Context, kind string, id domain.ID) (int64, erro
 		return 0, notFound(kind, id)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s %s stream: %w", kind, id, err)
+		return 0, ended(ctx, fmt.Errorf("%s %s stream: %w", kind, id, err))
 	}
 	return n, nil
 }
@@ -331,7 +331,7 @@ func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*doma
 	query += ` ORDER BY occurred_at, created_at, event_id`
 	rows, err := l.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read method events: %w", err)
+		return nil, ended(ctx, fmt.Errorf("read method events: %w", err))
 	}
 	defer rows.Close()
 	var out []*domain.Event
@@ -339,11 +339,11 @@ func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*doma
 	for rows.Next() {
 		e, err := es.scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("read method events: %w", err)
+			return nil, ended(ctx, fmt.Errorf("read method events: %w", err))
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, ended(ctx, rows.Err())
 }
 
 // StreamRows counts the rows MethodStreams and GrantStreams read up to

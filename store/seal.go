@@ -262,7 +262,7 @@ func (l Log) Code(ctx context.Context, id domain.ID) (string, error) {
 		return "", notFound("event", id)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read event %s: %w", id, err)
+		return "", ended(ctx, fmt.Errorf("read event %s: %w", id, err))
 	}
 	raw := payload
 	if sealed != nil {
