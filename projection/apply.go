@@ -79,8 +79,7 @@ func newTables(suffix string) *tables {
 
 var statements = map[string]string{
 	"loadMethod": `SELECT state, last_occurred_at, last_created_at, last_event_id FROM access_methods@t WHERE stream = ?`,
-	"saveMethod": `INSERT INTO access_methods@t (stream, access_method_id, workspace_id, status, mode, is_issued,
-		last_occurred_at, last_created_at, last_event_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	"saveMethod": `INSERT INTO access_methods@t (` + methodRowColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET workspace_id = excluded.workspace_id, status = excluded.status,
 		mode = excluded.mode, is_issued = excluded.is_issued, last_occurred_at = excluded.last_occurred_at,
 		last_created_at = excluded.last_created_at, last_event_id = excluded.last_event_id, state = excluded.state`,
@@ -92,11 +91,21 @@ var statements = map[string]string{
 	"saveGrant": `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES (?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET state = excluded.state`,
 	// A rebuild's writes into its new tables (the rows' placeholders follow).
-	"insertMethods": `INSERT INTO access_methods@t (stream, access_method_id, workspace_id, status, mode, is_issued,
-		last_occurred_at, last_created_at, last_event_id, state) VALUES `,
+	"insertMethods":    `INSERT INTO access_methods@t (` + methodRowColumns + `) VALUES `,
 	"insertGrantLinks": `INSERT INTO access_method_grants@t (access_grant_id, access_method_id) VALUES `,
 	"insertKeyLinks":   `INSERT INTO access_method_keys@t (access_grant_key, access_method_id) VALUES `,
 	"insertGrants":     `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES `,
+}
+
+// methodRowColumns are an access_methods row's columns, in methodArgs' order.
+const methodRowColumns = `stream, access_method_id, workspace_id, status, mode, is_issued,
+	last_occurred_at, last_created_at, last_event_id, state`
+
+// methodArgs are the values of the access_methods row of s: stream, its
+// columns and its encoded state.
+func methodArgs(stream int64, s *domain.AccessMethod, state []byte) []any {
+	return []any{stream, s.AccessMethodID[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
+		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], state}
 }
 
 // applier folds a batch of records into one set of tables inside a write
@@ -311,8 +320,7 @@ func (a *applier) write(ctx context.Context) error {
 // writing the links (known to be there).
 func (a *applier) saveMethod(ctx context.Context, stream int64, s *domain.AccessMethod, relink, link bool) error {
 	id := s.AccessMethodID
-	err := a.exec(ctx, "saveMethod", stream, id[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
-		s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], encodeMethod(s))
+	err := a.exec(ctx, "saveMethod", methodArgs(stream, s, encodeMethod(s))...)
 	if err != nil {
 		return err
 	}

@@ -45,9 +45,9 @@ func appendMethod(b []byte, s *domain.AccessMethod, codeEventID *domain.ID) []by
 		b = strconv.AppendBool(b, *s.IsBackupCode)
 	}
 	b = append(b, `,"access_grant_ids":`...)
-	b = appendIDs(b, s.AccessGrantIDs)
+	b = appendList(b, s.AccessGrantIDs, appendID)
 	b = append(b, `,"access_grant_keys":`...)
-	b = appendStrings(b, s.AccessGrantKeys)
+	b = appendList(b, s.AccessGrantKeys, appendString)
 	b = append(b, `,"created_at":`...)
 	b = appendTimePtr(b, s.CreatedAt)
 	b = append(b, `,"first_seen_at":`...)
@@ -79,24 +79,15 @@ func appendMethod(b []byte, s *domain.AccessMethod, codeEventID *domain.ID) []by
 	b = append(b, `},"version":`...)
 	b = strconv.AppendInt(b, int64(s.Version), 10)
 	b = append(b, `,"anomalies":`...)
-	if s.Anomalies == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, a := range s.Anomalies {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"event_id":`...)
-			b = appendID(b, a.EventID)
-			b = append(b, `,"event_type":`...)
-			b = appendString(b, a.EventType)
-			b = append(b, `,"reason":`...)
-			b = appendString(b, a.Reason)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendList(b, s.Anomalies, func(b []byte, a domain.Anomaly) []byte {
+		b = append(b, `{"event_id":`...)
+		b = appendID(b, a.EventID)
+		b = append(b, `,"event_type":`...)
+		b = appendString(b, a.EventType)
+		b = append(b, `,"reason":`...)
+		b = appendString(b, a.Reason)
+		return append(b, '}')
+	})
 	if codeEventID != nil {
 		b = append(b, `,"code_event_id":`...)
 		b = appendID(b, *codeEventID)
@@ -110,7 +101,7 @@ func appendGrant(b []byte, g *domain.AccessGrant) []byte {
 	b = append(b, `{"summary":{"access_grant_id":`...)
 	b = appendID(b, g.AccessGrantID)
 	b = append(b, `,"access_grant_keys":`...)
-	b = appendStrings(b, g.AccessGrantKeys)
+	b = appendList(b, g.AccessGrantKeys, appendString)
 	b = append(b, `,"access_methods":[],"starts_at":`...)
 	b = appendStringPtr(b, g.StartsAt)
 	b = append(b, `,"ends_at":`...)
@@ -146,19 +137,27 @@ func appendGrant(b []byte, g *domain.AccessGrant) []byte {
 
 // appendNotices appends warnings or errors, each as {codeName, created_at}.
 func appendNotices[N domain.Warning | domain.ErrorNotice](b []byte, codeName string, ns []N) []byte {
-	if ns == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, n := range ns {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	return appendList(b, ns, func(b []byte, n N) []byte {
 		b = append(b, `{"`+codeName+`":`...)
 		b = appendString(b, domain.Notice(n).Code)
 		b = append(b, `,"created_at":`...)
 		b = appendTime(b, domain.Notice(n).CreatedAt)
-		b = append(b, '}')
+		return append(b, '}')
+	})
+}
+
+// appendList appends xs as a JSON array of each appended by one, null when
+// xs is nil (as encoding/json writes a nil slice).
+func appendList[T any](b []byte, xs []T, one func([]byte, T) []byte) []byte {
+	if xs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = one(b, x)
 	}
 	return append(b, ']')
 }
@@ -167,34 +166,6 @@ func appendID(b []byte, id domain.ID) []byte {
 	b = append(b, '"')
 	b, _ = id.AppendText(b) // never fails
 	return append(b, '"')
-}
-
-func appendIDs(b []byte, ids []domain.ID) []byte {
-	if ids == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendID(b, id)
-	}
-	return append(b, ']')
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	if ss == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-	}
-	return append(b, ']')
 }
 
 func appendStringPtr(b []byte, s *string) []byte {

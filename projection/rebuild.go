@@ -213,8 +213,11 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	}
 	// After the fold: a sorted read counted the events as it copied them,
 	// and a count that walks an index must not hold a snapshot while the
-	// fold writes (the WAL could not be checkpointed past it).
-	if stats.Events, err = log.Count(ctx, stats.Seq); err != nil {
+	// fold writes (the WAL could not be checkpointed past it). A progress
+	// that counted before the fold has the count already.
+	if prog.events > 0 {
+		stats.Events = prog.events
+	} else if stats.Events, err = log.Count(ctx, stats.Seq); err != nil {
 		return stats, err
 	}
 
@@ -581,7 +584,7 @@ func (w *chunkWriter) flush() {
 // statement per row cost more than the row did.
 func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltRow) error {
 	return p.db.Update(ctx, func(tx *store.Tx) error {
-		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: 10}
+		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: strings.Count(methodRowColumns, ",") + 1}
 		grantLinks := &rowInsert{tx: tx, sql: t.sql["insertGrantLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
 		keyLinks := &rowInsert{tx: tx, sql: t.sql["insertKeyLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
 		grants := &rowInsert{tx: tx, sql: t.sql["insertGrants"], cols: 3}
@@ -593,9 +596,7 @@ func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltR
 				}
 				continue
 			}
-			err := methods.add(ctx, r.stream, s.AccessMethodID[:], s.WorkspaceID[:], s.Status, s.Mode, s.IsIssued,
-				s.LastKey.OccurredAt, s.LastKey.CreatedAt, s.LastKey.EventID[:], r.state)
-			if err != nil {
+			if err := methods.add(ctx, methodArgs(r.stream, s, r.state)...); err != nil {
 				return err
 			}
 			for _, g := range s.AccessGrantIDs {

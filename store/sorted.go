@@ -44,7 +44,7 @@ const sortedCacheKiB = 4 * 1024
 // rebuild's two reads and the counts its progress takes from the copies
 // agree.
 func (l Log) sorted() bool {
-	if l.db.engine == Postgres || l.tx != nil || l.db.path == "" || l.db.walkIndexes {
+	if !l.sortScans() { // PostgreSQL, a write transaction, or WalkIndexes
 		return false
 	}
 	if l.db.sortedReads || l.reads == nil {

@@ -532,6 +532,17 @@ func (p *progress) set(n int64) {
 	p.drawSoon()
 }
 
+// start starts the bar's clock (its rate and elapsed time) without drawing
+// it.
+func (p *progress) start() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bar.StartWithoutRender()
+}
+
 // setMax sets the count the bar ends at (a bar made with a known max).
 func (p *progress) setMax(max int64) {
 	if p == nil {

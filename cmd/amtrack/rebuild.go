@@ -94,7 +94,7 @@ func rowBar(e *env, what string) (fn projection.Progress, end func()) {
 	// Made now, so that its rate counts from the start; drawn once the
 	// total is known.
 	bar := newProgress(e.bars, what, 0)
-	bar.bar.StartWithoutRender()
+	bar.start()
 	started := false
 	unwait := func() {
 		if !started {
