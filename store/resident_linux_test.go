@@ -13,8 +13,8 @@ import (
 	"github.com/amtrack/amtrack/internal/dbtest"
 )
 
-// TestReadChoice: a whole-log read walks the indexes when the file is in
-// the page cache and copies when it is not (Linux: mincore), one choice
+// TestReadChoice: a whole-log read does without a sorted copy when the file
+// is in the page cache and copies when it is not (Linux: mincore), one choice
 // for each Log; the options force either.
 func TestReadChoice(t *testing.T) {
 	dbtest.SQLiteOnly(t, "the choice is SQLite's")
