@@ -33,6 +33,9 @@ type Stats struct {
 	// and webhooks waited that long): its last attempt, from its first
 	// statement to its commit.
 	Swap time.Duration
+	// Hold is the longest the rebuild's other write transactions (a chunk
+	// of rows, an index) held the writer, measured as Swap is.
+	Hold time.Duration
 }
 
 // Progress is told how far a long operation has come: done of total (a
@@ -146,7 +149,7 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		var err error
 		for c := range chunks {
 			if err == nil {
-				if err = p.writeChunk(ctx, t, c); err != nil {
+				if err = p.writeChunk(ctx, t, c, &stats); err != nil {
 					stop(err)
 				}
 			}
@@ -211,6 +214,14 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 	if err := firstError(append(append([]error{methodsErr}, grantsErrs...), <-written)...); err != nil {
 		return stats, err
 	}
+	// The new tables' secondary indexes, built once the rows are in: a
+	// sorted build each, where rows inserted in stream order would put
+	// random keys into indexes that already exist, and every chunk's commit
+	// would write most of their pages again (2 s of a million-event
+	// rebuild's 8, docs/performance.md).
+	if err := p.buildIndexes(ctx, suffix, &stats); err != nil {
+		return stats, err
+	}
 	// After the fold: a sorted read counted the events as it copied them,
 	// and a count that walks an index must not hold a snapshot while the
 	// fold writes (the WAL could not be checkpointed past it). A progress
@@ -270,6 +281,63 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		return stats, fmt.Errorf("swap: %w", err)
 	}
 	return stats, nil
+}
+
+// tableDDL creates the read model's tables (schema.sql without its
+// indexes), indexDDL their secondary indexes, a statement each: a rebuild
+// creates the indexes once it has written the rows.
+var tableDDL, indexDDL = splitSchema(schemaSQL)
+
+// splitSchema splits script, statements each ended by a semicolon at the
+// end of a line, into the CREATE TABLE statements (with their comments)
+// and the CREATE INDEX ones. It panics on any other statement, which
+// TestSplitSchema would catch.
+func splitSchema(script string) (tables string, indexes []string) {
+	var b strings.Builder
+	for _, stmt := range strings.SplitAfter(script, ";\n") {
+		var code []string // the statement without its comment lines
+		for _, line := range strings.Split(stmt, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "--") {
+				code = append(code, line)
+			}
+		}
+		switch sql := strings.TrimSuffix(strings.Join(code, " "), ";"); {
+		case sql == "":
+		case strings.HasPrefix(sql, "CREATE TABLE "):
+			b.WriteString(stmt)
+		case strings.HasPrefix(sql, "CREATE INDEX "), strings.HasPrefix(sql, "CREATE UNIQUE INDEX "):
+			indexes = append(indexes, sql)
+		default:
+			panic("schema.sql: neither a table nor an index: " + sql)
+		}
+	}
+	return b.String(), indexes
+}
+
+// buildIndexes creates the secondary indexes of the tables of suffix, each
+// in a write transaction of its own (so appends and webhooks wait for one
+// at a time), and records the longest hold in stats.
+func (p *Projection) buildIndexes(ctx context.Context, suffix string, stats *Stats) error {
+	r := strings.NewReplacer("@t", suffix, "@g", suffix)
+	for _, ddl := range indexDDL {
+		err := p.db.Update(ctx, func(tx *store.Tx) error {
+			tx.OnCommit(holding(stats))
+			_, err := tx.ExecContext(ctx, r.Replace(ddl))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("index the new tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// holding returns, for a write transaction that begins now, the OnCommit
+// that records in stats.Hold how long it held the writer (the longest so
+// far).
+func holding(stats *Stats) func() {
+	began := time.Now()
+	return func() { stats.Hold = max(stats.Hold, time.Since(began)) }
 }
 
 // swapWait bounds how long a rebuild's swap waits for the snapshots that
@@ -441,7 +509,7 @@ func (p *Projection) claim(ctx context.Context) (claim, error) {
 		if err := dropTables(ctx, tx, suffix); err != nil { // leftovers of an older amtrack's rebuild
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, p.db.DDL(strings.NewReplacer("@t", suffix, "@g", suffix).Replace(schemaSQL))); err != nil {
+		if _, err := tx.ExecContext(ctx, p.db.DDL(strings.NewReplacer("@t", suffix, "@g", suffix).Replace(tableDDL))); err != nil {
 			return fmt.Errorf("create tables: %w", err)
 		}
 		for k, v := range map[string]int64{"rebuild_generation": c.gen, "rebuild_owner": c.owner,
@@ -579,11 +647,13 @@ func (w *chunkWriter) flush() {
 }
 
 // writeChunk writes one chunk of rebuilt rows in a short write transaction,
-// so appends interleave with the rebuild. The rebuild's tables are new and
-// each stream comes once, so the rows go in with multi-row INSERTs: a
-// statement per row cost more than the row did.
-func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltRow) error {
+// so appends interleave with the rebuild, and records its hold in stats.
+// The rebuild's tables are new and each stream comes once, so the rows go
+// in with multi-row INSERTs: a statement per row cost more than the row
+// did.
+func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltRow, stats *Stats) error {
 	return p.db.Update(ctx, func(tx *store.Tx) error {
+		tx.OnCommit(holding(stats))
 		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: strings.Count(methodRowColumns, ",") + 1}
 		grantLinks := &rowInsert{tx: tx, sql: t.sql["insertGrantLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
 		keyLinks := &rowInsert{tx: tx, sql: t.sql["insertKeyLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}

@@ -37,7 +37,8 @@ func runRebuild(ctx context.Context, e *env, args []string) error {
 	took := time.Since(start)
 	fmt.Fprintf(e.stdout, "rebuilt %d access methods and %d grants from %d events (up to seq %d) in %s (%.0f events/s)\n",
 		stats.Methods, stats.Grants, stats.Events, stats.Seq, took.Round(time.Millisecond), float64(stats.Events)/took.Seconds())
-	fmt.Fprintf(e.stdout, "the swap held the writer for %s\n", stats.Swap.Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "the swap held the writer for %s, each write before it at most %s\n",
+		stats.Swap.Round(time.Millisecond), stats.Hold.Round(time.Millisecond))
 	return nil
 }
 

@@ -40,7 +40,7 @@ func matchesLine(events, methods int) string {
 	return fmt.Sprintf("projection matches the log (%d events, %d access methods)\n", events, methods)
 }
 
-var rebuiltLine = regexp.MustCompile(`^rebuilt (\d+) access methods and (\d+) grants from (\d+) events \(up to seq (\d+)\) in .+\nthe swap held the writer for [0-9.]+[µm]?s\n$`)
+var rebuiltLine = regexp.MustCompile(`^rebuilt (\d+) access methods and (\d+) grants from (\d+) events \(up to seq (\d+)\) in .+\nthe swap held the writer for [0-9.]+[µm]?s, each write before it at most [0-9.]+[µm]?s\n$`)
 
 // tamper runs one statement on the database through its own connection.
 func tamper(t *testing.T, db, query string, args ...any) {
