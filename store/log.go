@@ -335,7 +335,7 @@ func (l Log) FoldEvents(ctx context.Context, stream int64, asOf *int64) ([]*doma
 	}
 	defer rows.Close()
 	var out []*domain.Event
-	es := newEventScan(nil, nil, true)
+	es := newEventScan(allFold, nil, nil, true)
 	for rows.Next() {
 		e, err := es.scan(rows)
 		if err != nil {
@@ -384,7 +384,7 @@ func (l Log) CopiedRows(maxSeq int64) (rows, events int64, ok bool) {
 // first once ctx has ended.
 func (l Log) MethodStreams(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
 	if l.sorted() {
-		return ended(ctx, l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, maxSeq, fn))
+		return ended(ctx, l.sortedStreams(ctx, sortedMethods, sortedMethodsRead, allFold, maxSeq, fn))
 	}
 	return l.methodStreamsBetween(ctx, maxSeq, 0, math.MaxInt64, fn)
 }
@@ -399,7 +399,7 @@ func (l Log) methodStreamsBetween(ctx context.Context, maxSeq, after, upTo int64
 	if l.sortScans() {
 		return ended(ctx, l.sortScan(ctx, args, fn))
 	}
-	return ended(ctx, streamRows(ctx, l.q, methodsWalk, args, fn))
+	return ended(ctx, streamRows(ctx, l.q, methodsWalk, allFold, args, fn))
 }
 
 // methodsWalk reads the method events of a range of streams up to a seq by
@@ -415,10 +415,12 @@ func methodsQuery(table string) string {
 }
 
 // GrantStreams is MethodStreams for grants: it calls fn with each grant's
-// id and its events (every event naming it) in fold order.
+// id and its events (every event naming it) in fold order. The events hold
+// only what a grant's fold reads (grantFoldColumns): no workspace, access
+// method or code fields.
 func (l Log) GrantStreams(ctx context.Context, maxSeq int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
 	if l.sorted() {
-		return ended(ctx, l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, maxSeq, l.withGrantID(ctx, fn)))
+		return ended(ctx, l.sortedStreams(ctx, sortedGrants, sortedGrantsRead, grantFold, maxSeq, l.withGrantID(ctx, fn)))
 	}
 	return l.GrantStreamsBetween(ctx, maxSeq, 0, math.MaxInt64, fn)
 }
@@ -439,9 +441,9 @@ func (l Log) withGrantID(ctx context.Context, fn func(stream int64, id domain.ID
 // sorted copy), so that several of them may read parts of a log in the
 // page cache at once.
 func (l Log) GrantStreamsBetween(ctx context.Context, maxSeq, after, upTo int64, fn func(stream int64, id domain.ID, events []*domain.Event) error) error {
-	return ended(ctx, streamRows(ctx, l.q, `SELECT g.grant_stream, `+foldListE+`
+	return ended(ctx, streamRows(ctx, l.q, `SELECT g.grant_stream, `+grantFoldListE+`
 		FROM event_grants g JOIN events e ON e.seq = g.seq WHERE g.grant_stream > ? AND g.grant_stream <= ? AND g.seq <= ?
-		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, []any{after, upTo, maxSeq}, l.withGrantID(ctx, fn)))
+		ORDER BY g.grant_stream, g.occurred_at, g.created_at, g.event_id`, grantFold, []any{after, upTo, maxSeq}, l.withGrantID(ctx, fn)))
 }
 
 // LastStream returns the highest stream number (0 when there is none).
@@ -456,7 +458,7 @@ func (l Log) LastStream(ctx context.Context) (int64, error) {
 
 // streamRows runs query with args on q (rows of a stream number then the
 // fold columns, ordered by stream) and calls fn with each stream's events.
-func streamRows(ctx context.Context, q Queryer, query string, args []any, fn func(stream int64, events []*domain.Event) error) error {
+func streamRows(ctx context.Context, q Queryer, query string, cols foldCols, args []any, fn func(stream int64, events []*domain.Event) error) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -465,7 +467,7 @@ func streamRows(ctx context.Context, q Queryer, query string, args []any, fn fun
 	current := int64(-1)
 	var events []*domain.Event
 	var stream int64
-	es := newEventScan([]any{&stream}, nil, true)
+	es := newEventScan(cols, []any{&stream}, nil, true)
 	for rows.Next() {
 		e, err := es.scan(rows)
 		if err != nil {

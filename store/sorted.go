@@ -163,13 +163,13 @@ var (
 		{`CREATE TABLE temp.sorted_links (seq INTEGER NOT NULL, grant_stream INTEGER NOT NULL,
 			PRIMARY KEY (seq, grant_stream)) WITHOUT ROWID`, 0, false, ""},
 		{`INSERT INTO temp.sorted_links SELECT seq, grant_stream FROM main.event_grants WHERE seq <= ?`, 1, false, ""},
-		{`CREATE TABLE temp.sorted_grants (grant_stream INTEGER NOT NULL, ` + foldList + `,
+		{`CREATE TABLE temp.sorted_grants (grant_stream INTEGER NOT NULL, ` + grantFoldList + `,
 			PRIMARY KEY (grant_stream, occurred_at, created_at, event_id)) WITHOUT ROWID`, 0, false, ""},
-		{`INSERT INTO temp.sorted_grants (grant_stream, ` + foldList + `)
-			SELECT l.grant_stream, ` + foldListE + ` FROM main.events e NOT INDEXED CROSS JOIN temp.sorted_links l ON l.seq = e.seq
+		{`INSERT INTO temp.sorted_grants (grant_stream, ` + grantFoldList + `)
+			SELECT l.grant_stream, ` + grantFoldListE + ` FROM main.events e NOT INDEXED CROSS JOIN temp.sorted_links l ON l.seq = e.seq
 			WHERE e.seq > ? AND e.seq <= ?`, 2, false, tallyLinkRows},
 	}
-	sortedGrantsRead = `SELECT grant_stream, ` + foldList + ` FROM temp.sorted_grants
+	sortedGrantsRead = `SELECT grant_stream, ` + grantFoldList + ` FROM temp.sorted_grants
 		ORDER BY grant_stream, occurred_at, created_at, event_id`
 )
 
@@ -261,13 +261,13 @@ func (s *linkSource) close() {
 
 // sortedStreams copies the log up to maxSeq into a temporary database by
 // steps, then calls fn with each stream's events read by query.
-func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
+func (l Log) sortedStreams(ctx context.Context, steps []copyStep, query string, cols foldCols, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
 	conn, done, err := l.copied(ctx, steps, maxSeq)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return streamRows(ctx, conn, query, nil, fn)
+	return streamRows(ctx, conn, query, cols, nil, fn)
 }
 
 // copied opens a connection of its own to l's file and runs steps on it
@@ -326,7 +326,7 @@ func (l Log) sortScan(ctx context.Context, args []any, fn func(stream int64, eve
 		return err
 	}
 	defer done()
-	return streamRows(ctx, conn, sortedMethodsScan, args, fn)
+	return streamRows(ctx, conn, sortedMethodsScan, allFold, args, fn)
 }
 
 // sortedCopy runs steps on conn (tempConn), into its temporary database.
