@@ -316,11 +316,12 @@ func splitSchema(script string) (tables string, indexes []string) {
 
 // buildIndexes creates the secondary indexes of the tables of suffix, each
 // in a write transaction of its own (so appends and webhooks wait for one
-// at a time), and records the longest hold in stats.
+// at a time) whose sort spills to disk, and records the longest hold in
+// stats.
 func (p *Projection) buildIndexes(ctx context.Context, suffix string, stats *Stats) error {
 	r := strings.NewReplacer("@t", suffix, "@g", suffix)
 	for _, ddl := range indexDDL {
-		err := p.db.Update(ctx, func(tx *store.Tx) error {
+		err := p.db.UpdateSpilling(ctx, func(tx *store.Tx) error {
 			tx.OnCommit(holding(stats))
 			_, err := tx.ExecContext(ctx, r.Replace(ddl))
 			return err

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -407,4 +408,42 @@ func TestReadRow(t *testing.T) {
 	}
 	require.NoError(t, db.ReadRow(ctx, []any{&n}, `SELECT 7`))
 	assert.Equal(t, 7, n)
+}
+
+// TestUpdateSpilling: on SQLite the writer keeps its temporary files in
+// memory, but for the length of an UpdateSpilling, whose sorts spill to
+// disk; its writes commit as Update's do, and a failed one changes
+// nothing and still restores the setting.
+func TestUpdateSpilling(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	tempStore := func(tx *store.Tx) int {
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&n))
+		return n
+	}
+	const file, memory = 1, 2
+	sqlite := db.Engine() != store.Postgres
+	require.NoError(t, db.UpdateSpilling(ctx, func(tx *store.Tx) error {
+		if sqlite {
+			assert.Equal(t, file, tempStore(tx))
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE spill_test (x INTEGER NOT NULL)`)
+		return err
+	}))
+	assert.ErrorContains(t, db.UpdateSpilling(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO spill_test (x) VALUES (1)`); err != nil {
+			return err
+		}
+		return errors.New("no")
+	}), "no")
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		if sqlite {
+			assert.Equal(t, memory, tempStore(tx))
+		}
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM spill_test`).Scan(&n))
+		assert.Zero(t, n, "the failed transaction wrote nothing")
+		return nil
+	}))
 }
