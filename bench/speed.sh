@@ -11,7 +11,7 @@
 #   c. amtrack verify of that database (no floor: reported beside)
 #   d. GET /v1/access_methods/{id} under wrk against amtrack serve vs the
 #      same load against baseline serve (net/http answering a fixed body),
-#      and GET /v1/access_grants/{id}/events (a grant's history) against
+#      at 64 connections and at 16, and GET /v1/access_grants/{id}/events (a grant's history) against
 #      amtrack only
 #   e. signed durable webhooks from bench/webhookload at 64 senders into a
 #      fresh database: serve's group commit vs --commit-batch 1 (one
@@ -208,12 +208,14 @@ stop_server() {
 	return 0
 }
 
-# wrk_run NAME PID URL runs wrk against URL and sets RPS, P50, P99, REQS,
-# ERRS and US (the CPU µs of PID per request).
+# wrk_run NAME PID URL [CONNS] runs wrk against URL (with CONNS
+# connections instead of WRK's 64) and sets RPS, P50, P99, REQS, ERRS and
+# US (the CPU µs of PID per request).
 wrk_run() {
-	local name=$1 pid=$2 url=$3 t0 t1
+	local name=$1 pid=$2 url=$3 t0 t1 cmd=("${WRK[@]}")
+	[[ -n ${4:-} ]] && cmd=(wrk -t2 -c"$4" -d"${WRK_SECONDS}s" --latency)
 	t0=$(ticks "$pid")
-	"${WRK[@]}" "$url" >"$OUT/log/$name.out" 2>&1 || { cat "$OUT/log/$name.out" >&2; die "wrk $name failed"; }
+	"${cmd[@]}" "$url" >"$OUT/log/$name.out" 2>&1 || { cat "$OUT/log/$name.out" >&2; die "wrk $name failed"; }
 	t1=$(ticks "$pid")
 	RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$OUT/log/$name.out")
 	REQS=$(awk '/ requests in / { print $1 }' "$OUT/log/$name.out")
@@ -314,6 +316,14 @@ for run in $(seq "$REPEAT"); do
 	figure "d. GET access method (req/s)" "$ra" "$RPS"
 	row "d. GET /v1/access_methods/{id} | $run | $L | $ra req/s, p50 $a50, p99 $a99 | $RPS req/s, p50 $P50, p99 $P99 | $(ratio "$ra" "$RPS") | serve $aus µs CPU/req, peak RSS $(hwm "$A_PID") MB | serve $US µs CPU/req, peak RSS $(hwm "$B_PID") MB | $ma vs $mb | $method_bytes vs $base_bytes bytes a body${aerr:+; amtrack: $aerr}${ERRS:+; baseline: $ERRS}"
 	figure "d. µs CPU per GET access method" "$aus" "$US"
+	# The same at 16 connections: a closed loop's latency is its
+	# connections over its rate (Little's law), so at 64 the tail says as
+	# much about the queue in front of two cores as about a request.
+	L=$(load)
+	wrk_run "wrk16_method_r$run" "$A_PID" "$A_URL/v1/access_methods/$method" 16
+	ra=$RPS a50=$P50 a99=$P99
+	wrk_run "wrk16_baseline_r$run" "$B_PID" "$B_URL/v1/access_methods/$method" 16
+	row "d. GET /v1/access_methods/{id}, 16 connections | $run | $L | $ra req/s, p50 $a50, p99 $a99 | $RPS req/s, p50 $P50, p99 $P99 | $(ratio "$ra" "$RPS") | - | - | wrk -t2 -c16 -d${WRK_SECONDS}s --latency | -"
 	L=$(load)
 	wrk_run "wrk_history_r$run" "$A_PID" "$A_URL/v1/access_grants/$grant/events"
 	mark wrk_history "${WRK[@]}" "$A_URL/v1/access_grants/$grant/events"

@@ -2,10 +2,12 @@ package main
 
 import (
 	"math"
+	"path/filepath"
 	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // environ is an environment for loadConfig.
@@ -82,6 +84,25 @@ func TestTuneGC(t *testing.T) {
 				want = tt.limit
 			}
 			assert.Equal(t, want, debug.SetMemoryLimit(-1))
+		})
+	}
+	// The commands that tune it do so before their first fallible step
+	// (here: a database that is not there, a sync without its API key).
+	commands := []struct {
+		args  []string
+		limit int64
+	}{
+		{[]string{"rebuild", "--db", filepath.Join(t.TempDir(), "absent.db")}, 48 << 20},
+		{[]string{"serve", "--sync-interval", "1m"}, math.MaxInt64},
+	}
+	for _, c := range commands {
+		t.Run(c.args[0], func(t *testing.T) {
+			debug.SetGCPercent(123)
+			debug.SetMemoryLimit(math.MaxInt64)
+			r := runCLIWith(t, Config{}, "", c.args...)
+			require.NotEqual(t, 0, r.code, "the command fails after tuning: %s", r.stderr)
+			assert.Equal(t, gcPercent, debug.SetGCPercent(123))
+			assert.Equal(t, c.limit, debug.SetMemoryLimit(-1))
 		})
 	}
 }
