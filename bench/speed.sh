@@ -11,7 +11,9 @@
 #   c. amtrack verify of that database (no floor: reported beside)
 #   d. GET /v1/access_methods/{id} under wrk against amtrack serve vs the
 #      same load against baseline serve (net/http answering a fixed body),
-#      at 64 connections and at 16, and GET /v1/access_grants/{id}/events (a grant's history) against
+#      at 64 connections and at 16, and at 64 with each server alone on
+#      one CPU and wrk on the other (taskset), and GET
+#      /v1/access_grants/{id}/events (a grant's history) against
 #      amtrack only
 #   e. signed durable webhooks from bench/webhookload at 64 senders into a
 #      fresh database: serve's group commit vs --commit-batch 1 (one
@@ -208,12 +210,13 @@ stop_server() {
 	return 0
 }
 
-# wrk_run NAME PID URL [CONNS] runs wrk against URL (with CONNS
-# connections instead of WRK's 64) and sets RPS, P50, P99, REQS, ERRS and
-# US (the CPU µs of PID per request).
+# wrk_run NAME PID URL [CONNS [pinned]] runs wrk against URL (with CONNS
+# connections instead of WRK's 64; pinned: on CPU 0 only) and sets RPS,
+# P50, P99, REQS, ERRS and US (the CPU µs of PID per request).
 wrk_run() {
 	local name=$1 pid=$2 url=$3 t0 t1 cmd=("${WRK[@]}")
 	[[ -n ${4:-} ]] && cmd=(wrk -t2 -c"$4" -d"${WRK_SECONDS}s" --latency)
+	[[ ${5:-} == pinned ]] && cmd=(taskset -c 0 "${cmd[@]}")
 	t0=$(ticks "$pid")
 	"${cmd[@]}" "$url" >"$OUT/log/$name.out" 2>&1 || { cat "$OUT/log/$name.out" >&2; die "wrk $name failed"; }
 	t1=$(ticks "$pid")
@@ -324,6 +327,17 @@ for run in $(seq "$REPEAT"); do
 	ra=$RPS a50=$P50 a99=$P99
 	wrk_run "wrk16_baseline_r$run" "$B_PID" "$B_URL/v1/access_methods/$method" 16
 	row "d. GET /v1/access_methods/{id}, 16 connections | $run | $L | $ra req/s, p50 $a50, p99 $a99 | $RPS req/s, p50 $P50, p99 $P99 | $(ratio "$ra" "$RPS") | - | - | wrk -t2 -c16 -d${WRK_SECONDS}s --latency | -"
+	# And with the server alone on CPU 1 and wrk on CPU 0, so that neither
+	# waits for the other's time slice: what the server's own tail is.
+	if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+		taskset -a -pc 1 "$A_PID" >/dev/null && taskset -a -pc 1 "$B_PID" >/dev/null
+		L=$(load)
+		wrk_run "wrkpin_method_r$run" "$A_PID" "$A_URL/v1/access_methods/$method" 64 pinned
+		ra=$RPS a50=$P50 a99=$P99
+		wrk_run "wrkpin_baseline_r$run" "$B_PID" "$B_URL/v1/access_methods/$method" 64 pinned
+		row "d. GET /v1/access_methods/{id}, each server alone on CPU 1, wrk on CPU 0 | $run | $L | $ra req/s, p50 $a50, p99 $a99 | $RPS req/s, p50 $P50, p99 $P99 | $(ratio "$ra" "$RPS") | - | - | taskset -a -pc 1 SERVER; taskset -c 0 wrk -t2 -c64 -d${WRK_SECONDS}s --latency | -"
+		taskset -a -pc "0-$(($(nproc) - 1))" "$A_PID" >/dev/null && taskset -a -pc "0-$(($(nproc) - 1))" "$B_PID" >/dev/null
+	fi
 	L=$(load)
 	wrk_run "wrk_history_r$run" "$A_PID" "$A_URL/v1/access_grants/$grant/events"
 	mark wrk_history "${WRK[@]}" "$A_URL/v1/access_grants/$grant/events"
