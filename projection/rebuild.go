@@ -327,7 +327,7 @@ func (p *Projection) buildIndexes(ctx context.Context, suffix string, stats *Sta
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("index the new tables: %w", err)
+			return fmt.Errorf("index the new tables (on SQLite their sorts spill to SQLITE_TMPDIR, TMPDIR or /var/tmp): %w", err)
 		}
 	}
 	return nil

@@ -317,7 +317,9 @@ func (db *DB) UpdateSpilling(ctx context.Context, fn func(tx *Tx) error) error {
 	if _, err := db.write.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
 		return db.failed(ctx, fmt.Errorf("spill temporary files to disk: %w", err))
 	}
-	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) //nolint:errcheck // memory only costs memory
+	// Should the reset fail, the writer goes on with FILE: its statement
+	// journals then spill to disk too, slower, nothing lost.
+	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) //nolint:errcheck // see above
 	return db.update(ctx, fn)
 }
 

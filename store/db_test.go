@@ -431,6 +431,12 @@ func TestUpdateSpilling(t *testing.T) {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE spill_test (x INTEGER NOT NULL)`)
 		return err
 	}))
+	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+		if sqlite {
+			assert.Equal(t, memory, tempStore(tx), "restored after a commit")
+		}
+		return nil
+	}))
 	assert.ErrorContains(t, db.UpdateSpilling(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO spill_test (x) VALUES (1)`); err != nil {
 			return err
@@ -439,7 +445,7 @@ func TestUpdateSpilling(t *testing.T) {
 	}), "no")
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
 		if sqlite {
-			assert.Equal(t, memory, tempStore(tx))
+			assert.Equal(t, memory, tempStore(tx), "restored after a rollback")
 		}
 		var n int
 		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM spill_test`).Scan(&n))
