@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -47,12 +48,38 @@ func migrationDir(e Engine) string {
 //     (measured: 9 GB of writes for a 1M-event ingest whose database is 1 GB).
 const driverName = "sqlite3_amtrack"
 
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
-		return err
-	}})
+// sqliteDriver is the driver registered as driverName.
+var sqliteDriver = &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+	return err
+}}
+
+func init() { sql.Register(driverName, sqliteDriver) }
+
+// connector opens a pool's connections to dsn with sqliteDriver and runs
+// pragmas on each, so that a connection database/sql opens to replace one
+// (as it does after a statement interrupted by its context) has the
+// pool's settings too, not SQLite's defaults.
+type connector struct {
+	dsn     string
+	pragmas []string
 }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range c.pragmas {
+		if _, err := conn.(*sqlite3.SQLiteConn).Exec(p, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+func (c connector) Driver() driver.Driver { return sqliteDriver }
 
 // pageSize is the page size of a new database file.
 const pageSize = 4096
@@ -167,11 +194,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// The writer's statements are compiled once and kept in the driver's
 	// cache (_stmt_cache_size), which serves Exec and Query with arguments;
 	// an explicit Prepare would compile again on every transaction.
-	write, err := sql.Open(driverName, base+"&_txlock=immediate&_stmt_cache_size=128&_synchronous="+opts.Synchronous+
-		"&_cache_size=-"+strconv.Itoa(opts.CacheMiB*1024))
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
+	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
+	// twice its working size (a long reader can hold checkpoints back).
+	write := sql.OpenDB(connector{dsn: base + "&_txlock=immediate&_stmt_cache_size=128&_synchronous=" + opts.Synchronous +
+		"&_cache_size=-" + strconv.Itoa(opts.CacheMiB*1024), pragmas: []string{
+		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages),
+		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*pageSize)}})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
@@ -183,11 +211,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	// The page size only takes effect on a new, empty file, before WAL mode
 	// (which is persistent, so readers open in WAL too).
-	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
-	// twice its working size (a long reader can hold checkpoints back).
-	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(pageSize), "PRAGMA journal_mode = WAL",
-		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages),
-		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*pageSize)} {
+	for _, pragma := range []string{"PRAGMA page_size = " + strconv.Itoa(pageSize), "PRAGMA journal_mode = WAL"} {
 		if _, err := write.ExecContext(ctx, pragma); err != nil {
 			write.Close()
 			return nil, fmt.Errorf("open database %s: %w", path, err)

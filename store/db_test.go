@@ -453,3 +453,33 @@ func TestUpdateSpilling(t *testing.T) {
 		return nil
 	}))
 }
+
+// TestWriterSettingsSurviveACanceledStatement: a write whose statement is
+// interrupted by its context ending makes database/sql replace the writer
+// connection; the new one has the settings Open gave the first (the WAL's
+// checkpoint size and size limit), not SQLite's defaults.
+func TestWriterSettingsSurviveACanceledStatement(t *testing.T) {
+	dbtest.SQLiteOnly(t, "the pragmas are SQLite's")
+	db := MustOpen(t)
+	ctx := context.Background()
+	settings := func() []int64 {
+		var checkpoint, limit int64
+		require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&checkpoint); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, `PRAGMA journal_size_limit`).Scan(&limit)
+		}))
+		return []int64{checkpoint, limit}
+	}
+	want := settings()
+	require.Equal(t, []int64{16384, 2 * 16384 * 4096}, want)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := db.Update(short, func(tx *store.Tx) error {
+		var n int64
+		return tx.QueryRowContext(short, `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c`).Scan(&n)
+	})
+	require.Error(t, err)
+	assert.Equal(t, want, settings())
+}
