@@ -79,7 +79,7 @@ func newTables(suffix string) *tables {
 
 var statements = map[string]string{
 	"loadMethod": `SELECT state, last_occurred_at, last_created_at, last_event_id FROM access_methods@t WHERE stream = ?`,
-	"saveMethod": `INSERT INTO access_methods@t (` + methodRowColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	"saveMethod": `INSERT INTO access_methods@t (` + methodRowColumns + `) VALUES ` + store.Placeholders(methodCols, 1) + `
 		ON CONFLICT (stream) DO UPDATE SET workspace_id = excluded.workspace_id, status = excluded.status,
 		mode = excluded.mode, is_issued = excluded.is_issued, last_occurred_at = excluded.last_occurred_at,
 		last_created_at = excluded.last_created_at, last_event_id = excluded.last_event_id, state = excluded.state`,
@@ -97,9 +97,12 @@ var statements = map[string]string{
 	"insertGrants":     `INSERT INTO access_grants@t (stream, access_grant_id, state) VALUES `,
 }
 
-// methodRowColumns are an access_methods row's columns, in methodArgs' order.
+// methodRowColumns are an access_methods row's columns, in methodArgs'
+// order; methodCols counts them.
 const methodRowColumns = `stream, access_method_id, workspace_id, status, mode, is_issued,
 	last_occurred_at, last_created_at, last_event_id, state`
+
+var methodCols = strings.Count(methodRowColumns, ",") + 1
 
 // methodArgs are the values of the access_methods row of s: stream, its
 // columns and its encoded state.

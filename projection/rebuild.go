@@ -655,7 +655,7 @@ func (w *chunkWriter) flush() {
 func (p *Projection) writeChunk(ctx context.Context, t *tables, chunk []rebuiltRow, stats *Stats) error {
 	return p.db.Update(ctx, func(tx *store.Tx) error {
 		tx.OnCommit(holding(stats))
-		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: strings.Count(methodRowColumns, ",") + 1}
+		methods := &rowInsert{tx: tx, sql: t.sql["insertMethods"], cols: methodCols}
 		grantLinks := &rowInsert{tx: tx, sql: t.sql["insertGrantLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
 		keyLinks := &rowInsert{tx: tx, sql: t.sql["insertKeyLinks"], cols: 2, tail: ` ON CONFLICT DO NOTHING`}
 		grants := &rowInsert{tx: tx, sql: t.sql["insertGrants"], cols: 3}

@@ -331,19 +331,28 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // temporary files, the sorter's runs among them, go to disk (in
 // SQLITE_TMPDIR) for its length, where they are otherwise kept in memory
 // (see driverName). A ten-million-event rebuild's index builds reached
-// 232 MB of RSS in memory.
+// 232 MB of RSS in memory. Should the reset fail, the writer goes on with
+// FILE: its statement journals then spill to disk too, slower, nothing
+// lost.
 func (db *DB) UpdateSpilling(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.updateWithPragma(ctx, "temp_store = FILE", "temp_store = MEMORY", fn)
+}
+
+// updateWithPragma is Update with PRAGMA set run on the writer before the
+// transaction and PRAGMA reset after it, holding db.mu throughout so that
+// no other write of this process runs with the setting (SQLite; on
+// PostgreSQL it is Update). A reset that fails is not reported: each
+// setting only costs speed (UpdateSpilling's, Forget's).
+func (db *DB) updateWithPragma(ctx context.Context, set, reset string, fn func(tx *Tx) error) error {
 	if db.write == nil || db.engine == Postgres {
 		return db.Update(ctx, fn)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if _, err := db.write.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
-		return db.failed(ctx, fmt.Errorf("spill temporary files to disk: %w", err))
+	if _, err := db.write.ExecContext(ctx, `PRAGMA `+set); err != nil {
+		return db.failed(ctx, fmt.Errorf("set %s: %w", set, err))
 	}
-	// Should the reset fail, the writer goes on with FILE: its statement
-	// journals then spill to disk too, slower, nothing lost.
-	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) //nolint:errcheck // see above
+	defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA `+reset) //nolint:errcheck // see above
 	return db.update(ctx, fn)
 }
 

@@ -51,13 +51,7 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	if db.write == nil {
 		return res, domain.Errorf(domain.EInternal, "database %s is open read only", db.path)
 	}
-	if db.engine == SQLite {
-		if _, err := db.write.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-			return res, fmt.Errorf("forget codes: %w", err)
-		}
-		defer db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = OFF`) //nolint:errcheck // the pragma only costs speed
-	}
-	err := db.Update(ctx, func(tx *Tx) error {
+	err := db.updateWithPragma(ctx, "secure_delete = ON", "secure_delete = OFF", func(tx *Tx) error {
 		res = ForgetResult{}
 		now := time.Now().UTC()
 		var batch []Pending

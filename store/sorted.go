@@ -40,9 +40,9 @@ const sortedCacheKiB = 4 * 1024
 
 // sorted says whether a whole-log read of l goes through a sorted copy:
 // on SQLite, unless the database file is in the page cache (walkResident),
-// where the sorter's query and the index walk are cheaper. One Log chooses once, so that a
-// rebuild's two reads and the counts its progress takes from the copies
-// agree.
+// where the sorter's query and the index walk are cheaper. One Log chooses
+// once, so that a rebuild's two reads and the counts its progress takes
+// from the copies agree.
 func (l Log) sorted() bool {
 	if !l.sortScans() { // PostgreSQL, a write transaction, or WalkIndexes
 		return false
@@ -54,8 +54,7 @@ func (l Log) sorted() bool {
 	return l.reads.sorted
 }
 
-// sortScans says whether MethodStreams, when it does not copy, and
-// methodStreamsBetween read with
+// sortScans says whether MethodStreams, when it does not copy, reads with
 // SQLite's sorter (sortScan) rather than by walking events_method_stream:
 // on SQLite outside a write transaction, unless Options.WalkIndexes. The
 // grants' read still walks when the file is cached: a sort of the links
@@ -71,10 +70,11 @@ type readChoice struct {
 }
 
 // walkResident is the share of the file's pages in the page cache from
-// which a whole-log read does not copy (it sorts or walks, sortScans). At a million events the walk
-// took 9.1 s with the file cached and 44 s without, the copy 9.8 and 11.6
-// s: if the cost of each grows with the share out of the cache, they are
-// even at about 2 % out (docs/performance.md).
+// which a whole-log read does not copy (it sorts or walks, sortScans). At
+// a million events the walk took 9.1 s with the file cached and 44 s
+// without, the copy 9.8 and 11.6 s: if the cost of each grows with the
+// share out of the cache, they are even at about 2 % out
+// (docs/performance.md).
 const walkResident = 0.98
 
 // copyStep is one statement of a copy: a CREATE, a statement over the log
@@ -315,18 +315,17 @@ func (l Log) tempConn(ctx context.Context) (conn *sql.Conn, done func(), err err
 // runs that spill to the temporary file. With the file in the page cache it
 // took 0.47-0.55 s at 200k events where the walk of events_method_stream,
 // a lookup in events for each row, took 0.66 s.
-// Its arguments: the range of method streams (after, upTo], then maxSeq.
 var sortedMethodsScan = methodsQuery("main.events NOT INDEXED")
 
-// sortScan calls fn with each method's events, read with sortedMethodsScan
-// and args on a connection of its own (tempConn).
-func (l Log) sortScan(ctx context.Context, args []any, fn func(stream int64, events []*domain.Event) error) error {
+// sortScan calls fn with each method's events up to maxSeq, read with
+// sortedMethodsScan on a connection of its own (tempConn).
+func (l Log) sortScan(ctx context.Context, maxSeq int64, fn func(stream int64, events []*domain.Event) error) error {
 	conn, done, err := l.tempConn(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return streamRows(ctx, conn, sortedMethodsScan, allFold, args, fn)
+	return streamRows(ctx, conn, sortedMethodsScan, allFold, []any{maxSeq}, fn)
 }
 
 // sortedCopy runs steps on conn (tempConn), into its temporary database.

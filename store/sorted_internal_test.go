@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"math"
 	"sync/atomic"
 	"testing"
 
@@ -182,10 +181,10 @@ func TestSortScanEqualsWalk(t *testing.T) {
 	assert.NotContains(t, plan, "TEMP B-TREE")
 	for _, maxSeq := range []int64{3000, 1234} {
 		walk := read(func(fn func(int64, []*domain.Event) error) error {
-			return streamRows(ctx, db.read, methodsWalk, allFold, []any{0, int64(math.MaxInt64), maxSeq}, fn)
+			return streamRows(ctx, db.read, methodsWalk, allFold, []any{maxSeq}, fn)
 		})
 		sorter := read(func(fn func(int64, []*domain.Event) error) error {
-			return db.Log().sortScan(ctx, []any{0, int64(math.MaxInt64), maxSeq}, fn)
+			return db.Log().sortScan(ctx, maxSeq, fn)
 		})
 		require.NotEmpty(t, walk)
 		assert.Equal(t, walk, sorter, "up to seq %d", maxSeq)
@@ -193,7 +192,7 @@ func TestSortScanEqualsWalk(t *testing.T) {
 	// Canceled after the first method: the read stops there.
 	ctx, cancel := context.WithCancel(ctx)
 	calls := 0
-	err = db.Log().sortScan(ctx, []any{0, int64(math.MaxInt64), 3000}, func(int64, []*domain.Event) error {
+	err = db.Log().sortScan(ctx, 3000, func(int64, []*domain.Event) error {
 		calls++
 		cancel()
 		return nil
