@@ -92,10 +92,12 @@ type Options struct {
 	// Synchronous is the writer's synchronous pragma (default FULL: an
 	// acknowledged append survives power loss).
 	Synchronous string
-	// CheckpointPages is the WAL size, in pages, that triggers a checkpoint
-	// after a commit (default 16384, 64 MiB). A bulk load gains from more
-	// (hot pages rewritten by many commits are copied once per checkpoint);
-	// a server wants the shorter pause of a smaller checkpoint.
+	// CheckpointPages is the WAL size, in pages not yet copied into the
+	// database file, that starts a checkpoint after a commit (default
+	// 16384, 64 MiB). The checkpoint runs beside the writer, which goes on
+	// (checkpoint.go). A bulk load gains from more (hot pages rewritten by
+	// many commits are copied once per checkpoint); a server keeps its
+	// WAL, and the time readers take to search it, smaller.
 	CheckpointPages int
 	// MustExist refuses a path where there is no database yet, instead of
 	// creating one (for commands that only make sense on an existing log).
@@ -160,6 +162,9 @@ type DB struct {
 	// keys seals and opens the codes (seal.go).
 	keys *keys
 
+	// ckpt checkpoints the WAL beside the writer (SQLite; nil read only).
+	ckpt *checkpointer
+
 	// walkIndexes and sortedReads are Options'.
 	walkIndexes, sortedReads bool
 	// copying is held by a sorted read while it copies (sorted.go).
@@ -194,11 +199,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// The writer's statements are compiled once and kept in the driver's
 	// cache (_stmt_cache_size), which serves Exec and Query with arguments;
 	// an explicit Prepare would compile again on every transaction.
-	// journal_size_limit truncates, at the next checkpoint, a WAL that grew to
-	// twice its working size (a long reader can hold checkpoints back).
-	write := sql.OpenDB(connector{dsn: base + "&_txlock=immediate&_stmt_cache_size=128&_synchronous=" + opts.Synchronous +
+	// journal_size_limit truncates, when the WAL starts over, a WAL that grew
+	// to twice its working size (a long reader can hold checkpoints back).
+	// The writer does not checkpoint: the checkpointer does, beside it.
+	durable := base + "&_synchronous=" + opts.Synchronous
+	write := sql.OpenDB(connector{dsn: durable + "&_txlock=immediate&_stmt_cache_size=128" +
 		"&_cache_size=-" + strconv.Itoa(opts.CacheMiB*1024), pragmas: []string{
-		"PRAGMA wal_autocheckpoint = " + strconv.Itoa(opts.CheckpointPages),
+		"PRAGMA wal_autocheckpoint = 0",
 		"PRAGMA journal_size_limit = " + strconv.Itoa(2*opts.CheckpointPages*pageSize)}})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
@@ -241,6 +248,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	db.read = read
+	// Its fsyncs are the writer's: the same synchronous setting. A
+	// checkpoint reads no page through the page cache.
+	if db.ckpt, err = startCheckpointer(ctx, durable+"&_cache_size=-256", opts.CheckpointPages); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: checkpoints: %w", path, err)
+	}
 	return db, nil
 }
 
@@ -258,6 +271,9 @@ func (db *DB) Close() error {
 	}
 	if db.cursors != nil {
 		errs = append(errs, db.cursors.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
 	}
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
@@ -382,6 +398,9 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 		return db.failed(ctx, fmt.Errorf("commit: %w", err))
 	}
 	commit()
+	if db.ckpt != nil {
+		db.ckpt.committed(ctx, db.write)
+	}
 	db.rememberStreams(tx.streams)
 	for _, fn := range tx.onCommit {
 		fn()

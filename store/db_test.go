@@ -38,7 +38,8 @@ func writerPragmas(t *testing.T, db *store.DB, names ...string) map[string]strin
 }
 
 // TestOpenSetsPragmas checks the settings every connection relies on: WAL,
-// durable commits and foreign keys on the writer, and statement journals in
+// durable commits, foreign keys and no automatic checkpoint on the writer
+// (checkpoint.go), and statement journals in
 // memory on both pools (with temp_store=FILE a 1M-event ingest wrote 9 GB of
 // temporary files).
 func TestOpenSetsPragmas(t *testing.T) {
@@ -46,7 +47,7 @@ func TestOpenSetsPragmas(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	assert.Equal(t, map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
-		"temp_store": "2", "busy_timeout": "10000", "wal_autocheckpoint": "16384", "journal_size_limit": "134217728"},
+		"temp_store": "2", "busy_timeout": "10000", "wal_autocheckpoint": "0", "journal_size_limit": "134217728"},
 		writerPragmas(t, db, "journal_mode", "synchronous", "foreign_keys", "temp_store", "busy_timeout",
 			"wal_autocheckpoint", "journal_size_limit"))
 
@@ -55,16 +56,6 @@ func TestOpenSetsPragmas(t *testing.T) {
 	require.NoError(t, db.Reader().QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp))
 	assert.Equal(t, "wal", mode)
 	assert.Equal(t, "2", temp)
-}
-
-// TestOpenCheckpointPages checks that a bulk load's bigger checkpoint
-// interval reaches the writer.
-func TestOpenCheckpointPages(t *testing.T) {
-	dbtest.SQLiteOnly(t, "the WAL's checkpoint interval (wal_autocheckpoint)")
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "a.db"), store.Options{CheckpointPages: 65536})
-	require.NoError(t, err)
-	defer db.Close()
-	assert.Equal(t, map[string]string{"wal_autocheckpoint": "65536"}, writerPragmas(t, db, "wal_autocheckpoint"))
 }
 
 // TestOpenRefusesForeignFiles checks that Open, which writes, refuses a
@@ -457,7 +448,7 @@ func TestUpdateSpilling(t *testing.T) {
 // TestWriterSettingsSurviveACanceledStatement: a write whose statement is
 // interrupted by its context ending makes database/sql replace the writer
 // connection; the new one has the settings Open gave the first (the WAL's
-// checkpoint size and size limit), not SQLite's defaults.
+// automatic checkpoint off and size limit), not SQLite's defaults (1000 pages, no limit).
 func TestWriterSettingsSurviveACanceledStatement(t *testing.T) {
 	dbtest.SQLiteOnly(t, "the pragmas are SQLite's")
 	db := MustOpen(t)
@@ -473,7 +464,7 @@ func TestWriterSettingsSurviveACanceledStatement(t *testing.T) {
 		return []int64{checkpoint, limit}
 	}
 	want := settings()
-	require.Equal(t, []int64{16384, 2 * 16384 * 4096}, want)
+	require.Equal(t, []int64{0, 2 * 16384 * 4096}, want)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	err := db.Update(short, func(tx *store.Tx) error {

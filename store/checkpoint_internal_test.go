@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtrack/amtrack/internal/dbtest"
+)
+
+// checkpointDB opens a new SQLite file that checkpoints at pages.
+func checkpointDB(t *testing.T, pages int) (*DB, string) {
+	t.Helper()
+	dbtest.SQLiteOnly(t, "the WAL is SQLite's")
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := Open(context.Background(), path, Options{CheckpointPages: pages, Keyring: dbtest.Keyring(t, path)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// TestCheckpointsBesideTheWriter: a commit that takes the WAL past
+// CheckpointPages returns with its frames still in the WAL (the writer's
+// connection does not checkpoint; before, its commit copied them all), and
+// the checkpointer then copies them on its own connection, all but what
+// the writer's next commit copies. A commit that leaves fewer frames starts
+// nothing.
+func TestCheckpointsBesideTheWriter(t *testing.T) {
+	ctx := context.Background()
+	db, path := checkpointDB(t, 64)
+	assert.EqualValues(t, 64, db.ckpt.pages)
+	var autocheckpoint int
+	require.NoError(t, db.write.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&autocheckpoint))
+	assert.Equal(t, 0, autocheckpoint)
+
+	other, err := sql.Open(driverName, "file:"+path)
+	require.NoError(t, err)
+	defer other.Close()
+	pending := func() (log, copied int64) {
+		log, copied, err := walFrames(ctx, other, "NOOP")
+		require.NoError(t, err)
+		return log, copied
+	}
+	write := func(pages int) {
+		require.NoError(t, db.Update(ctx, func(tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS filler (b BLOB)`)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)
+					INSERT INTO filler SELECT randomblob(3000) FROM c`, pages)
+			}
+			return err
+		}))
+	}
+	allCopied := func() bool { log, copied := pending(); return log > 0 && copied == log }
+	// Let Open's own writes be copied first (they are under 64 pages: a
+	// checkpoint started by hand).
+	_, _, err = walFrames(ctx, other, "PASSIVE")
+	require.NoError(t, err)
+	require.True(t, allCopied())
+
+	db.ckpt.mu.Lock() // the checkpointer cannot begin
+	write(300)
+	log, copied := pending()
+	assert.GreaterOrEqual(t, log-copied, int64(300), "the commit checkpointed on the writer (%d frames, %d copied)", log, copied)
+	db.ckpt.mu.Unlock()
+	require.Eventually(t, allCopied, 10*time.Second, 5*time.Millisecond, "the checkpointer copied nothing")
+	// It left the tail (here nothing) to the writer's next commit, which
+	// copies it.
+	assert.True(t, db.ckpt.tail.Load())
+	write(5)
+	assert.False(t, db.ckpt.tail.Load())
+	assert.True(t, allCopied(), "the writer left the tail")
+
+	// Under the threshold: the checkpointer looks, and copies nothing.
+	write(5)
+	// Each send waits for the checkpointer to take the kick before it: once
+	// the second is taken, the commit's is handled.
+	db.ckpt.kick <- struct{}{}
+	db.ckpt.kick <- struct{}{}
+	db.ckpt.mu.Lock()
+	log, copied = pending()
+	db.ckpt.mu.Unlock()
+	assert.Less(t, copied, log, "a commit of a few pages was checkpointed")
+}
+
+// TestCheckpointsLetTheWALStartOver: under writes that never pause, the
+// WAL still starts over, so it stays near the threshold instead of holding
+// every frame ever written (a checkpoint beside a busy writer never finds
+// all of the WAL copied; the writer copies the last of it).
+func TestCheckpointsLetTheWALStartOver(t *testing.T) {
+	ctx := context.Background()
+	db, _ := checkpointDB(t, 64)
+	require.NoError(t, db.Update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE filler (k INTEGER PRIMARY KEY, b BLOB)`)
+		return err
+	}))
+	const commits, rows = 400, 10 // a page each, and the index's
+	var most int64
+	for i := range commits {
+		require.NoError(t, db.Update(ctx, func(tx *Tx) error {
+			// Rows overwritten at random: many distinct pages a commit.
+			_, err := tx.ExecContext(ctx, `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?)
+				INSERT OR REPLACE INTO filler SELECT abs(random()) % 2000, randomblob(3000) FROM c`, rows)
+			return err
+		}))
+		if i%20 == 19 {
+			log, _, err := walFrames(ctx, db.write, "NOOP")
+			require.NoError(t, err)
+			most = max(most, log)
+		}
+	}
+	// Never started over, the WAL would hold every frame: over 4,000.
+	assert.Less(t, most, int64(commits*rows/4), "the WAL did not start over")
+}
+
+// TestCheckpointerStops: Close stops the checkpointer and closes its
+// connection, and then the WAL is copied and removed by the last close.
+func TestCheckpointerStops(t *testing.T) {
+	dbtest.SQLiteOnly(t, "the WAL is SQLite's")
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := Open(ctx, path, Options{Keyring: dbtest.Keyring(t, path)})
+	require.NoError(t, err)
+	c := db.ckpt
+	require.NoError(t, db.Close())
+	select {
+	case <-c.done:
+	default:
+		t.Fatal("the checkpointer still runs after Close")
+	}
+	assert.Equal(t, 0, c.conn.Stats().OpenConnections)
+	assert.NoFileExists(t, path+"-wal")
+}
