@@ -3,16 +3,19 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
 
 // checkpointer copies the WAL back into the database file beside the
 // writer instead of inside its commits. SQLite's automatic checkpoint runs
-// in the commit that takes the WAL past wal_autocheckpoint pages, on the
-// writer's connection: that commit (a rebuild's chunk, an ingest's batch,
-// a group of webhooks) holds the writer for the whole copy and its fsyncs,
-// and every other write waits. The writer's connection has it off
+// in every commit that leaves wal_autocheckpoint frames or more in the WAL,
+// on the writer's connection: that commit (a rebuild's chunk, an ingest's
+// batch, a group of webhooks) holds the writer for the whole copy and its
+// fsyncs, and every other write waits. The writer's connection has it off
 // (wal_autocheckpoint = 0); after each commit, run is told, and on a
 // connection of its own it checkpoints once the WAL holds pages frames
 // not yet copied, in PASSIVE mode: it never waits for the writer or for a
@@ -26,7 +29,10 @@ import (
 // rounds and then leaves the frames the writer appended during the last
 // one to the writer's next commit (finish), which copies them, on its own
 // connection, before it lets go of the writer: a pause for those frames,
-// not for the whole WAL, after which the next write starts it over.
+// not for the whole WAL, after which the next write starts it over (as with
+// SQLite's own checkpoint, only once no reader's snapshot still needs the
+// WAL's start: readers whose snapshots overlap without a gap keep it
+// growing).
 type checkpointer struct {
 	conn  *sql.DB
 	pages int64
@@ -53,9 +59,16 @@ func startCheckpointer(ctx context.Context, dsn string, pages int) (*checkpointe
 	conn.SetMaxIdleConns(1)
 	conn.SetConnMaxIdleTime(0)
 	conn.SetConnMaxLifetime(0)
-	if _, _, err := walFrames(ctx, conn, "NOOP"); err != nil { // fails on an SQLite before 3.51
+	// NOOP is SQLite 3.51's: an older SQLite (a build against the
+	// system's library) would take it for PASSIVE and copy at every commit.
+	var version string
+	if err := conn.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&version); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	if !versionAtLeast(version, 3, 51) {
+		conn.Close()
+		return nil, fmt.Errorf("SQLite %s is older than 3.51, which amtrack's checkpoints need", version)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &checkpointer{conn: conn, pages: int64(pages), kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
@@ -69,10 +82,12 @@ func startCheckpointer(ctx context.Context, dsn string, pages int) (*checkpointe
 // the writer, it copies it, on write.
 func (c *checkpointer) committed(ctx context.Context, write *sql.DB) {
 	if c.tail.Load() && c.mu.TryLock() {
-		// Errors as in run. A checkpoint that finds the file busy leaves
-		// the tail to the next round.
-		c.tail.Store(false)
-		_, _, _ = walFrames(ctx, write, "PASSIVE")
+		// Errors as in run; a checkpoint that failed or found the lock
+		// held (another process's checkpoint) leaves the tail for the next
+		// commit. The commit is done: the caller's end does not stop it.
+		if busy, _, _, err := walFrames(context.WithoutCancel(ctx), write, "PASSIVE"); err == nil && !busy {
+			c.tail.Store(false)
+		}
 		c.mu.Unlock()
 	}
 	select {
@@ -93,7 +108,7 @@ func (c *checkpointer) run(ctx context.Context) {
 		// WAL, where readers find them: the next commit tries again, and
 		// the writer's own next write reports the trouble.
 		c.mu.Lock()
-		if log, copied, err := walFrames(ctx, c.conn, "NOOP"); err == nil && log-copied >= c.pages {
+		if _, log, copied, err := walFrames(ctx, c.conn, "NOOP"); err == nil && log-copied >= c.pages {
 			c.catchUp(ctx, copied)
 		}
 		c.mu.Unlock()
@@ -111,8 +126,8 @@ const catchUpRounds = 3
 // frames, and the writer could copy no more (each commit tries again).
 func (c *checkpointer) catchUp(ctx context.Context, copied int64) {
 	for range catchUpRounds {
-		log, now, err := walFrames(ctx, c.conn, "PASSIVE")
-		if err != nil || now == copied {
+		busy, log, now, err := walFrames(ctx, c.conn, "PASSIVE")
+		if err != nil || busy || now == copied { // busy: another process checkpoints
 			return
 		}
 		if copied = now; log-copied <= c.pages/16 {
@@ -131,11 +146,36 @@ func (c *checkpointer) close() error {
 	return c.conn.Close()
 }
 
-// walFrames runs PRAGMA wal_checkpoint(mode) on conn and returns the frames
-// in the WAL and how many of them are copied into the database file. NOOP
-// copies nothing.
-func walFrames(ctx context.Context, conn *sql.DB, mode string) (log, copied int64, err error) {
-	var busy int64
+// hold keeps the checkpointer from starting a checkpoint until the
+// returned func is called: a TRUNCATE checkpoint (Forget, Compact) would
+// find the checkpoint lock held by it and report busy, as SQLite does not
+// wait for that lock. A nil checkpointer (PostgreSQL, read only) holds
+// nothing.
+func (c *checkpointer) hold() func() {
+	if c == nil {
+		return func() {}
+	}
+	c.mu.Lock()
+	return c.mu.Unlock
+}
+
+// walFrames runs PRAGMA wal_checkpoint(mode) on conn and returns whether it
+// found the checkpoint lock held (another connection checkpoints), the
+// frames in the WAL and how many of them are copied into the database file.
+// NOOP copies nothing.
+func walFrames(ctx context.Context, conn *sql.DB, mode string) (busy bool, log, copied int64, err error) {
 	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &copied)
-	return log, copied, err
+	return busy, log, copied, err
+}
+
+// versionAtLeast reports whether the SQLite version "X.Y.Z" is at least
+// major.minor.
+func versionAtLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	x, err1 := strconv.Atoi(parts[0])
+	y, err2 := strconv.Atoi(parts[1])
+	return err1 == nil && err2 == nil && (x > major || x == major && y >= minor)
 }

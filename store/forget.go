@@ -133,11 +133,7 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	// A reader holding an old snapshot makes the checkpoint report busy:
 	// the WAL is then left as it is (its frames may still hold the old
 	// wrapped keys) until a later checkpoint truncates it.
-	// The checkpointer's own checkpoint would hold the checkpoint lock.
-	if db.ckpt != nil {
-		db.ckpt.mu.Lock()
-		defer db.ckpt.mu.Unlock()
-	}
+	defer db.ckpt.hold()()
 	var busy, logFrames, done int
 	if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return res, fmt.Errorf("forget codes: truncate the wal: %w", err)

@@ -124,6 +124,7 @@ func (db *DB) Compact(ctx context.Context) error {
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	defer db.ckpt.hold()()
 	for _, q := range []string{`VACUUM`, `DELETE FROM store_meta WHERE name = 'compact'`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
 		if _, err := db.write.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("compact %s: %w", db.path, err)
