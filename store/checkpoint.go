@@ -27,8 +27,8 @@ import (
 // without end (a 30,000-webhook load left 528 MB of it, against 68 MB
 // with the automatic checkpoint). So the checkpointer catches up in a few
 // rounds and then leaves the frames the writer appended during the last
-// one to the writer's next commit (finish), which copies them, on its own
-// connection, before it lets go of the writer: a pause for those frames,
+// one to the writer's next commit (committed), which copies them on the
+// writer's connection before it lets go of the writer: a pause for those frames,
 // not for the whole WAL, after which the next write starts it over (as with
 // SQLite's own checkpoint, only once no reader's snapshot still needs the
 // WAL's start: readers whose snapshots overlap without a gap keep it
@@ -37,12 +37,10 @@ type checkpointer struct {
 	conn  *sql.DB
 	pages int64
 	kick  chan struct{} // a commit happened (buffered 1: kicks coalesce)
-	// mu is held while a checkpoint runs: a TRUNCATE checkpoint on the
-	// writer (Forget) takes it too, or it would find the checkpoint lock
-	// held and report busy.
+	// mu is held while a checkpoint runs, and by hold.
 	mu sync.Mutex
-	// tail is set when a checkpoint copied the WAL as it was when it began:
-	// the writer copies the rest (finish).
+	// tail is set when a catch-up copied the WAL as it was when it began:
+	// the writer's next commit copies the rest (committed).
 	tail   atomic.Bool
 	cancel context.CancelFunc
 	done   chan struct{}

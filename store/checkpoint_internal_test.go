@@ -125,11 +125,7 @@ func TestCheckpointsLetTheWALStartOver(t *testing.T) {
 // TestCheckpointerStops: Close stops the checkpointer and closes its
 // connection, and then the WAL is copied and removed by the last close.
 func TestCheckpointerStops(t *testing.T) {
-	dbtest.SQLiteOnly(t, "the WAL is SQLite's")
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "a.db")
-	db, err := Open(ctx, path, Options{Keyring: dbtest.Keyring(t, path)})
-	require.NoError(t, err)
+	db, path := checkpointDB(t, 0)
 	c := db.ckpt
 	require.NoError(t, db.Close())
 	select {

@@ -92,8 +92,8 @@ type Options struct {
 	// Synchronous is the writer's synchronous pragma (default FULL: an
 	// acknowledged append survives power loss).
 	Synchronous string
-	// CheckpointPages is the WAL size, in pages not yet copied into the
-	// database file, that starts a checkpoint after a commit (default
+	// CheckpointPages is the WAL size, in frames (pages written) not yet
+	// copied into the database file, that starts a checkpoint after a commit (default
 	// 16384, 64 MiB). The checkpoint runs beside the writer, which goes on
 	// (checkpoint.go). A bulk load gains from more (hot pages rewritten by
 	// many commits are copied once per checkpoint); a server keeps its
