@@ -28,11 +28,12 @@ import (
 // with the automatic checkpoint). So the checkpointer catches up in a few
 // rounds and then leaves the frames the writer appended during the last
 // one to the writer's next commit (committed), which copies them on the
-// writer's connection before it lets go of the writer: a pause for those frames,
-// not for the whole WAL, after which the next write starts it over (as with
-// SQLite's own checkpoint, only once no reader's snapshot still needs the
-// WAL's start: readers whose snapshots overlap without a gap keep it
-// growing).
+// writer's connection before it lets go of the writer: a pause for those
+// frames (at most the threshold's, but for a writer the copies cannot
+// catch; see catchUp), not for the whole WAL, after which the next write
+// starts it over (as with SQLite's own checkpoint, only once no reader's
+// snapshot still needs the WAL's start: readers whose snapshots overlap
+// without a gap keep it growing).
 type checkpointer struct {
 	conn  *sql.DB
 	pages int64
@@ -107,32 +108,43 @@ func (c *checkpointer) run(ctx context.Context) {
 		// the writer's own next write reports the trouble.
 		c.mu.Lock()
 		if _, log, copied, err := walFrames(ctx, c.conn, "NOOP"); err == nil && log-copied >= c.pages {
-			c.catchUp(ctx, copied)
+			c.catchUp(copied, func() (bool, int64, int64, error) { return walFrames(ctx, c.conn, "PASSIVE") })
 		}
 		c.mu.Unlock()
 	}
 }
 
-// catchUpRounds is the most checkpoints of a catch-up: each copies what
-// the writer appended during the one before.
-const catchUpRounds = 3
+// A catch-up checkpoints, from the frames already copied, until the frames
+// left are few (a sixteenth of the threshold) or catchUpRounds have run and
+// what is left is at most the threshold, then leaves them to the writer;
+// each round copies what the writer appended during the one before. A
+// writer that outpaces the copies (a bulk load) gets more rounds, up to
+// catchUpMaxRounds, before the rest goes to it whatever its size: its
+// share of a copy is at most the threshold (what SQLite's own checkpoint
+// copied in one commit) unless the copies lose ground round after round,
+// when the writer must wait for one for the WAL ever to start over.
+const (
+	catchUpRounds    = 3
+	catchUpMaxRounds = 12
+)
 
-// catchUp checkpoints, from copied frames already copied, until the frames
-// left are few (a sixteenth of the threshold) or catchUpRounds have run,
-// then leaves them to the writer. A round that copies nothing ends it
-// without: a reader's snapshot (a rebuild's fold, a verify) still needs the
-// frames, and the writer could copy no more (each commit tries again).
-func (c *checkpointer) catchUp(ctx context.Context, copied int64) {
-	for range catchUpRounds {
-		busy, log, now, err := walFrames(ctx, c.conn, "PASSIVE")
+// catchUp checkpoints as above through round (a PASSIVE checkpoint on the
+// checkpointer's connection), from copied frames. A round that copies
+// nothing ends it without handing anything to the writer: a reader's
+// snapshot (a rebuild's fold, a verify) still needs the frames, and the
+// writer could copy no more (each commit tries again). It returns the rounds run.
+func (c *checkpointer) catchUp(copied int64, round func() (busy bool, log, copied int64, err error)) int {
+	for n := 1; ; n++ {
+		busy, log, now, err := round()
 		if err != nil || busy || now == copied { // busy: another process checkpoints
-			return
+			return n
 		}
-		if copied = now; log-copied <= c.pages/16 {
-			break
+		copied = now
+		if left := log - copied; left <= c.pages/16 || n >= catchUpRounds && left <= c.pages || n >= catchUpMaxRounds {
+			c.tail.Store(true)
+			return n
 		}
 	}
-	c.tail.Store(true)
 }
 
 // close stops the checkpointer, interrupting a checkpoint under way (the

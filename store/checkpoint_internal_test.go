@@ -148,3 +148,45 @@ func TestVersionAtLeast(t *testing.T) {
 		assert.Equal(t, tc.want, versionAtLeast(tc.version, 3, 51), tc.version)
 	}
 }
+
+// TestCatchUpBoundsTheWritersShare: the frames a catch-up leaves to the
+// writer's next commit are at most the threshold, unless the copies lose
+// ground for catchUpMaxRounds rounds; a round that copies nothing, or finds
+// another checkpoint under way, leaves nothing to the writer. Each case is a
+// script of (frames in the WAL, frames copied) the rounds return.
+func TestCatchUpBoundsTheWritersShare(t *testing.T) {
+	const pages = 1600
+	type frames struct{ log, copied int64 }
+	outpaced := make([]frames, catchUpMaxRounds)
+	for i := range outpaced { // the writer appends two thresholds a round
+		outpaced[i] = frames{int64(4000 + 3200*i), int64(1000 + 3200*i)}
+	}
+	for _, tc := range []struct {
+		name   string
+		rounds []frames
+		busy   bool
+		want   int // rounds run
+		tail   bool
+	}{
+		{"caught up in one round", []frames{{2000, 1950}}, false, 1, true},
+		{"few left after three rounds", []frames{{4000, 3000}, {6000, 5000}, {7000, 6500}}, false, 3, true},
+		// Before the bound, the third round handed the writer 2,000 frames here.
+		{"too many left after three rounds", []frames{{4000, 2000}, {6000, 4000}, {8000, 6000}, {8500, 8000}}, false, 4, true},
+		{"the writer outpaces every round", outpaced, false, catchUpMaxRounds, true},
+		{"a reader holds the frames", []frames{{4000, 500}}, false, 1, false},
+		{"another checkpoint is under way", []frames{{4000, 2000}}, true, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &checkpointer{pages: pages}
+			i := 0
+			n := c.catchUp(500, func() (bool, int64, int64, error) {
+				require.Less(t, i, len(tc.rounds), "more rounds than scripted")
+				f := tc.rounds[i]
+				i++
+				return tc.busy, f.log, f.copied, nil
+			})
+			assert.Equal(t, tc.want, n)
+			assert.Equal(t, tc.tail, c.tail.Load())
+		})
+	}
+}
