@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtrack/amtrack/domain"
 	"github.com/amtrack/amtrack/internal/dbtest"
+	"github.com/amtrack/amtrack/internal/testutil"
 )
 
 // checkpointDB opens a new SQLite file that checkpoints at pages.
@@ -189,4 +192,52 @@ func TestCatchUpBoundsTheWritersShare(t *testing.T) {
 			assert.Equal(t, tc.tail, c.tail.Load())
 		})
 	}
+}
+
+// TestForgetWaitsForACheckpointUnderWay: Forget's TRUNCATE waits for a
+// round of the checkpointer under way (here, its lock held) instead of
+// running beside it, where SQLite, which does not wait for the checkpoint
+// lock, would report busy and leave the destroyed key's frames in the WAL;
+// once the round ends, it truncates the WAL.
+func TestForgetWaitsForACheckpointUnderWay(t *testing.T) {
+	ctx := context.Background()
+	db, path := checkpointDB(t, 64)
+	issued := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"K4829Z"`))
+	_, err := db.Append(ctx, []Pending{{Event: issued, Source: SourceFile}}, nil)
+	require.NoError(t, err)
+	other, err := sql.Open(driverName, "file:"+path+"?mode=ro")
+	require.NoError(t, err)
+	defer other.Close()
+
+	db.ckpt.mu.Lock() // a round under way
+	type result struct {
+		res ForgetResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := db.Forget(ctx, []domain.ID{issued.AccessMethodID}, nil)
+		done <- result{res, err}
+	}()
+	// Forget's transaction commits; its TRUNCATE then waits for the round.
+	require.Eventually(t, func() bool {
+		var n int
+		err := other.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE event_type = ?`, TypeCodesForgotten).Scan(&n)
+		return err == nil && n == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, other.Close()) // no reader of ours keeps the WAL
+	select {
+	case r := <-done:
+		db.ckpt.mu.Unlock()
+		t.Fatalf("Forget checkpointed beside a round under way: %+v", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	db.ckpt.mu.Unlock()
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Len(t, r.res.Forgotten, 1)
+	assert.True(t, r.res.Checkpointed, "the WAL is truncated once the round is over")
+	fi, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size(), "the WAL holds no frame of the destroyed key")
 }
