@@ -60,7 +60,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: baseline insert -db PATH -in EVENTS.jsonl [-txn 10000]\n       baseline scan -db PATH\n       baseline serve -addr 127.0.0.1:PORT")
+	fmt.Fprintln(os.Stderr, "usage: baseline insert -db PATH -in EVENTS.jsonl [-txn 10000] [-method-index none|during|after]\n       baseline scan -db PATH\n       baseline serve -addr 127.0.0.1:PORT")
 	os.Exit(2)
 }
 
@@ -77,9 +77,14 @@ func runInsert(args []string) error {
 	txn := fs.Int("txn", 10000, "rows a transaction")
 	cache := fs.Int("cache", 64, "the page cache in MiB")
 	appendTo := fs.Bool("append", false, "append to the table of an existing -db instead of creating it afresh (a log that grows file by file)")
+	methodIndex := fs.String("method-index", "none", "an index on each row's access_method_id (a log that can find a method's events): none, during (kept up to date by every INSERT) or after (built once the rows are in)")
 	_ = fs.Parse(args)
 	if *dbPath == "" || *in == "" || *txn < 1 || *cache < 1 {
 		return errors.New("need -db, -in, -txn >= 1 and -cache >= 1")
+	}
+	withMethod := *methodIndex != "none"
+	if withMethod && *methodIndex != "during" && *methodIndex != "after" || withMethod && *appendTo {
+		return errors.New("-method-index is none, during or after, and not with -append")
 	}
 	start := time.Now()
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
@@ -106,11 +111,23 @@ func runInsert(args []string) error {
 	// amtrack's single writer.
 	db.SetMaxOpenConns(1)
 	ctx := context.Background()
+	// The method column is there only with -method-index, so that the
+	// floor's rows stay as they were.
+	methodCol := ""
+	if withMethod {
+		methodCol = ",\n\t\tmethod_id BLOB"
+	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS events (
 		seq INTEGER PRIMARY KEY,
 		event_id BLOB NOT NULL UNIQUE,
-		payload BLOB NOT NULL)`); err != nil {
+		payload BLOB NOT NULL`+methodCol+`)`); err != nil {
 		return err
+	}
+	const methodIndexDDL = `CREATE INDEX events_method ON events (method_id)`
+	if *methodIndex == "during" {
+		if _, err := db.ExecContext(ctx, methodIndexDDL); err != nil {
+			return err
+		}
 	}
 
 	f, err := os.Open(*in)
@@ -121,7 +138,7 @@ func runInsert(args []string) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 
-	w := &inserter{ctx: ctx, db: db, txnRows: *txn, stmts: map[int]*sql.Stmt{}}
+	w := &inserter{ctx: ctx, db: db, txnRows: *txn, withMethod: withMethod, stmts: map[int]*sql.Stmt{}}
 	defer w.close()
 	line := 0
 	for sc.Scan() {
@@ -134,7 +151,13 @@ func runInsert(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s:%d: %w", *in, line, err)
 		}
-		if err := w.add(id, b); err != nil {
+		var method []byte
+		if withMethod {
+			if method, err = methodID(b); err != nil {
+				return fmt.Errorf("%s:%d: %w", *in, line, err)
+			}
+		}
+		if err := w.add(id, b, method); err != nil {
 			return err
 		}
 	}
@@ -143,6 +166,11 @@ func runInsert(args []string) error {
 	}
 	if err := w.finish(); err != nil {
 		return err
+	}
+	if *methodIndex == "after" {
+		if _, err := db.ExecContext(ctx, methodIndexDDL); err != nil {
+			return err
+		}
 	}
 	if err := db.Close(); err != nil {
 		return err
@@ -155,9 +183,10 @@ func runInsert(args []string) error {
 // txnRows rows. A batch is flushed when it has rowsPerInsert rows or when
 // it completes the transaction, so -txn need not be a multiple of 32.
 type inserter struct {
-	ctx     context.Context
-	db      *sql.DB
-	txnRows int
+	ctx        context.Context
+	db         *sql.DB
+	txnRows    int
+	withMethod bool // each row has a third column, its method id
 	// stmts are the open transaction's INSERT statements by their row
 	// count, prepared on it: with one connection, which the transaction
 	// holds, a statement prepared on db would wait for it forever.
@@ -165,12 +194,22 @@ type inserter struct {
 
 	tx    *sql.Tx
 	inTx  int   // rows in the open transaction, flushed or not
-	args  []any // the batch's parameters, two a row
+	args  []any // the batch's parameters, cols() a row
 	arena []byte
 	total int
 }
 
-func (w *inserter) add(id [16]byte, payload []byte) error {
+// cols is the parameters of a row.
+func (w *inserter) cols() int {
+	if w.withMethod {
+		return 3
+	}
+	return 2
+}
+
+// add queues a row; method is its method id, nil when it has none (or
+// when the rows have no method column).
+func (w *inserter) add(id [16]byte, payload, method []byte) error {
 	if w.tx == nil {
 		tx, err := w.db.BeginTx(w.ctx, nil)
 		if err != nil {
@@ -185,8 +224,17 @@ func (w *inserter) add(id [16]byte, payload []byte) error {
 	w.arena = append(w.arena, id[:]...)
 	w.arena = append(w.arena, payload...)
 	w.args = append(w.args, w.arena[at:at+16:at+16], w.arena[at+16:len(w.arena):len(w.arena)])
+	if w.withMethod {
+		var m any // NULL
+		if method != nil {
+			at = len(w.arena)
+			w.arena = append(w.arena, method...)
+			m = w.arena[at:len(w.arena):len(w.arena)]
+		}
+		w.args = append(w.args, m)
+	}
 	w.inTx++
-	if len(w.args)/2 == rowsPerInsert || w.inTx == w.txnRows {
+	if len(w.args)/w.cols() == rowsPerInsert || w.inTx == w.txnRows {
 		if err := w.flush(); err != nil {
 			return err
 		}
@@ -198,7 +246,7 @@ func (w *inserter) add(id [16]byte, payload []byte) error {
 }
 
 func (w *inserter) flush() error {
-	n := len(w.args) / 2
+	n := len(w.args) / w.cols()
 	if n == 0 {
 		return nil
 	}
@@ -206,6 +254,9 @@ func (w *inserter) flush() error {
 	if !ok {
 		var err error
 		q := "INSERT INTO events (event_id, payload) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")
+		if w.withMethod {
+			q = "INSERT INTO events (event_id, payload, method_id) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
+		}
 		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
 			return err
 		}
@@ -268,6 +319,30 @@ func eventID(line []byte) ([16]byte, error) {
 		return [16]byte{}, err
 	}
 	return parseUUID([]byte(e.EventID))
+}
+
+// methodKey is how a method event's access_method_id starts.
+var methodKey = []byte(`"access_method_id":"`)
+
+// methodID returns the 16 bytes of the line's access_method_id, or nil
+// when it has none (an access_grant event), scanning as eventID does.
+func methodID(line []byte) ([]byte, error) {
+	if i := bytes.Index(line, methodKey); i >= 0 && len(line) >= i+len(methodKey)+37 && line[i+len(methodKey)+36] == '"' {
+		if id, err := parseUUID(line[i+len(methodKey) : i+len(methodKey)+36]); err == nil {
+			return id[:], nil
+		}
+	}
+	var e struct {
+		AccessMethodID *string `json:"access_method_id"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		return nil, err
+	}
+	if e.AccessMethodID == nil {
+		return nil, nil
+	}
+	id, err := parseUUID([]byte(*e.AccessMethodID))
+	return id[:], err
 }
 
 // parseUUID reads the canonical 8-4-4-4-12 hex form.
