@@ -403,7 +403,7 @@ func TestReadRow(t *testing.T) {
 
 // TestUpdateSpilling: on SQLite the writer keeps its temporary files in
 // memory, but for the length of an UpdateSpilling, whose sorts spill to
-// disk; its writes commit as Update's do, and a failed one changes
+// disk and whose page cache is cut; its writes commit as Update's do, and a failed one changes
 // nothing and still restores the setting.
 func TestUpdateSpilling(t *testing.T) {
 	db := MustOpen(t)
@@ -413,11 +413,18 @@ func TestUpdateSpilling(t *testing.T) {
 		require.NoError(t, tx.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&n))
 		return n
 	}
+	cacheSize := func(tx *store.Tx) int {
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n))
+		return n
+	}
 	const file, memory = 1, 2
+	const spilling, writer = -8 * 1024, -64 * 1024 // KiB: the writer's default 64 MiB
 	sqlite := db.Engine() != store.Postgres
 	require.NoError(t, db.UpdateSpilling(ctx, func(tx *store.Tx) error {
 		if sqlite {
 			assert.Equal(t, file, tempStore(tx))
+			assert.Equal(t, spilling, cacheSize(tx), "the page cache, and with it the sorter's runs, is cut")
 		}
 		_, err := tx.ExecContext(ctx, `CREATE TABLE spill_test (x INTEGER NOT NULL)`)
 		return err
@@ -425,6 +432,7 @@ func TestUpdateSpilling(t *testing.T) {
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
 		if sqlite {
 			assert.Equal(t, memory, tempStore(tx), "restored after a commit")
+			assert.Equal(t, writer, cacheSize(tx), "restored after a commit")
 		}
 		return nil
 	}))
@@ -437,6 +445,7 @@ func TestUpdateSpilling(t *testing.T) {
 	require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
 		if sqlite {
 			assert.Equal(t, memory, tempStore(tx), "restored after a rollback")
+			assert.Equal(t, writer, cacheSize(tx), "restored after a rollback")
 		}
 		var n int
 		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM spill_test`).Scan(&n))

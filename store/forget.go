@@ -51,7 +51,7 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	if db.write == nil {
 		return res, domain.Errorf(domain.EInternal, "database %s is open read only", db.path)
 	}
-	err := db.updateWithPragma(ctx, "secure_delete = ON", "secure_delete = OFF", func(tx *Tx) error {
+	err := db.updateWithPragma(ctx, []string{"secure_delete = ON"}, []string{"secure_delete = OFF"}, func(tx *Tx) error {
 		res = ForgetResult{}
 		now := time.Now().UTC()
 		var batch []Pending
