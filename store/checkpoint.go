@@ -103,6 +103,17 @@ func (c *checkpointer) run(ctx context.Context) {
 			return
 		case <-c.kick:
 		}
+		// A tail left to the writer is its: a catch-up now would take the
+		// lock its next commit tries for, and leave it nothing to copy
+		// (after twelve rounds, more than the threshold is always left).
+		// Only once the tail has grown past twice the threshold (the
+		// writer's copies found another process's checkpoint, or failed)
+		// does the checkpointer catch up again.
+		if c.tail.Load() {
+			if _, log, copied, err := walFrames(ctx, c.conn, "NOOP"); err != nil || log-copied < 2*c.pages {
+				continue
+			}
+		}
 		// An error (the disk full, the file gone) leaves the frames in the
 		// WAL, where readers find them: the next commit tries again, and
 		// the writer's own next write reports the trouble.
