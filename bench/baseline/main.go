@@ -327,6 +327,9 @@ var methodKey = []byte(`"access_method_id":"`)
 // methodID returns the 16 bytes of the line's access_method_id, or nil
 // when it has none (an access_grant event), scanning as eventID does.
 func methodID(line []byte) ([]byte, error) {
+	if !bytes.Contains(line, []byte(`"access_method_id"`)) {
+		return nil, nil // no decode for what has no key (the floor without the index decodes nothing)
+	}
 	if i := bytes.Index(line, methodKey); i >= 0 && len(line) >= i+len(methodKey)+37 && line[i+len(methodKey)+36] == '"' {
 		if id, err := parseUUID(line[i+len(methodKey) : i+len(methodKey)+36]); err == nil {
 			return id[:], nil
