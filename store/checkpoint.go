@@ -129,11 +129,13 @@ func (c *checkpointer) run(ctx context.Context) {
 // left are few (a sixteenth of the threshold) or catchUpRounds have run and
 // what is left is at most the threshold, then leaves them to the writer;
 // each round copies what the writer appended during the one before. A
-// writer that outpaces the copies (a bulk load) gets more rounds, up to
-// catchUpMaxRounds, before the rest goes to it whatever its size: its
-// share of a copy is at most the threshold (what SQLite's own checkpoint
-// copied in one commit) unless the copies lose ground round after round,
-// when the writer must wait for one for the WAL ever to start over.
+// writer that keeps more than the threshold uncopied (a bulk load) gets
+// more rounds, up to catchUpMaxRounds, before the rest goes to it whatever
+// its size: its share of a copy is what a catch-up leaves (at most the
+// threshold, what SQLite's own checkpoint copied in one commit, unless
+// twelve rounds do not bring it under) plus what commits add before the
+// writer's next one copies it; the writer must take a copy for the WAL
+// ever to start over.
 const (
 	catchUpRounds    = 3
 	catchUpMaxRounds = 12

@@ -195,10 +195,11 @@ func TestCatchUpBoundsTheWritersShare(t *testing.T) {
 }
 
 // TestForgetWaitsForACheckpointUnderWay: Forget's TRUNCATE waits for a
-// round of the checkpointer under way (here, its lock held) instead of
-// running beside it, where SQLite, which does not wait for the checkpoint
-// lock, would report busy and leave the destroyed key's frames in the WAL;
-// once the round ends, it truncates the WAL.
+// round of the checkpointer under way instead of running beside it (where
+// SQLite, which does not wait for the checkpoint lock, would report busy
+// and leave the destroyed key's frames in the WAL); once the round ends,
+// it truncates the WAL. The round here is the checkpointer's lock held,
+// not a checkpoint in SQLite: the test shows the wait, not the busy.
 func TestForgetWaitsForACheckpointUnderWay(t *testing.T) {
 	ctx := context.Background()
 	db, path := checkpointDB(t, 64)

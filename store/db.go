@@ -351,8 +351,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // (see driverName), and its page cache is cut to spillCacheKiB, which also
 // bounds each of the sorter's runs in memory (SQLite sizes them by the
 // page cache). A ten-million-event rebuild's index builds reached 232 MB
-// of RSS in memory; on disk with the writer's 32 MiB cache, 128-162 MB
-// in seven runs, the sorter's first run on top of a full page cache.
+// of RSS in memory; on disk with the writer's 32 MiB cache, 123-162 MB
+// in twelve runs, the sorter's first run on top of a full page cache in
+// the two over 150 MB (docs/performance.md).
 // Should the reset fail, the writer goes on with FILE and the smaller
 // cache: slower, nothing lost.
 func (db *DB) UpdateSpilling(ctx context.Context, fn func(tx *Tx) error) error {
