@@ -103,24 +103,25 @@ func (c *checkpointer) run(ctx context.Context) {
 			return
 		case <-c.kick:
 		}
+		// The look (NOOP) copies nothing and takes no lock of ours: only a
+		// catch-up does. An error (the disk full, the file gone) leaves the
+		// frames in the WAL, where readers find them: the next commit tries
+		// again, and the writer's own next write reports the trouble.
+		_, log, copied, err := walFrames(ctx, c.conn, "NOOP")
+		if err != nil || log-copied < c.pages {
+			continue
+		}
 		// A tail left to the writer is its: a catch-up now would take the
 		// lock its next commit tries for, and leave it nothing to copy
 		// (after twelve rounds, more than the threshold is always left).
 		// Only once the tail has grown past twice the threshold (the
 		// writer's copies found another process's checkpoint, or failed)
 		// does the checkpointer catch up again.
-		if c.tail.Load() {
-			if _, log, copied, err := walFrames(ctx, c.conn, "NOOP"); err != nil || log-copied < 2*c.pages {
-				continue
-			}
+		if c.tail.Load() && log-copied < 2*c.pages {
+			continue
 		}
-		// An error (the disk full, the file gone) leaves the frames in the
-		// WAL, where readers find them: the next commit tries again, and
-		// the writer's own next write reports the trouble.
 		c.mu.Lock()
-		if _, log, copied, err := walFrames(ctx, c.conn, "NOOP"); err == nil && log-copied >= c.pages {
-			c.catchUp(copied, func() (bool, int64, int64, error) { return walFrames(ctx, c.conn, "PASSIVE") })
-		}
+		c.catchUp(copied, func() (bool, int64, int64, error) { return walFrames(ctx, c.conn, "PASSIVE") })
 		c.mu.Unlock()
 	}
 }
@@ -145,7 +146,8 @@ const (
 // checkpointer's connection), from copied frames. A round that copies
 // nothing ends it without handing anything to the writer: a reader's
 // snapshot (a rebuild's fold, a verify) still needs the frames, and the
-// writer could copy no more (each commit tries again). It returns the rounds run.
+// writer could copy no more (each commit tries again). It returns the
+// rounds run.
 func (c *checkpointer) catchUp(copied int64, round func() (busy bool, log, copied int64, err error)) int {
 	for n := 1; ; n++ {
 		busy, log, now, err := round()

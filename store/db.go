@@ -367,8 +367,8 @@ func (db *DB) UpdateSpilling(ctx context.Context, fn func(tx *Tx) error) error {
 const spillCacheKiB = 8 * 1024
 
 // updateWithPragma is Update with the PRAGMAs set run on the writer before
-// the transaction and the PRAGMAs reset after it, holding db.mu throughout so that
-// no other write of this process runs with the setting (SQLite; on
+// the transaction and the PRAGMAs reset after it, holding db.mu throughout
+// so that no other write of this process runs with the setting (SQLite; on
 // PostgreSQL it is Update). A reset that fails is not reported: each
 // setting only costs speed (UpdateSpilling's, Forget's).
 func (db *DB) updateWithPragma(ctx context.Context, set, reset []string, fn func(tx *Tx) error) error {

@@ -403,8 +403,8 @@ func TestReadRow(t *testing.T) {
 
 // TestUpdateSpilling: on SQLite the writer keeps its temporary files in
 // memory, but for the length of an UpdateSpilling, whose sorts spill to
-// disk and whose page cache is cut; its writes commit as Update's do, and a failed one changes
-// nothing and still restores the setting.
+// disk and whose page cache is cut; its writes commit as Update's do, and
+// a failed one changes nothing and still restores the settings.
 func TestUpdateSpilling(t *testing.T) {
 	db := MustOpen(t)
 	ctx := context.Background()

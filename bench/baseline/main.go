@@ -82,9 +82,14 @@ func runInsert(args []string) error {
 	if *dbPath == "" || *in == "" || *txn < 1 || *cache < 1 {
 		return errors.New("need -db, -in, -txn >= 1 and -cache >= 1")
 	}
+	switch *methodIndex {
+	case "none", "during", "after":
+	default:
+		return errors.New("-method-index is none, during or after")
+	}
 	withMethod := *methodIndex != "none"
-	if withMethod && *methodIndex != "during" && *methodIndex != "after" || withMethod && *appendTo {
-		return errors.New("-method-index is none, during or after, and not with -append")
+	if withMethod && *appendTo {
+		return errors.New("-method-index is not for -append")
 	}
 	start := time.Now()
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
@@ -253,10 +258,11 @@ func (w *inserter) flush() error {
 	st, ok := w.stmts[n]
 	if !ok {
 		var err error
-		q := "INSERT INTO events (event_id, payload) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")
+		cols, row := "event_id, payload", "(?, ?), "
 		if w.withMethod {
-			q = "INSERT INTO events (event_id, payload, method_id) VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
+			cols, row = cols+", method_id", "(?, ?, ?), "
 		}
+		q := "INSERT INTO events (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row, n), ", ")
 		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
 			return err
 		}
@@ -307,10 +313,8 @@ var idKey = []byte(`"event_id":"`)
 // written the compact way (space after the colon, escapes) falls back to
 // encoding/json, so the scan never guesses wrong, only slower.
 func eventID(line []byte) ([16]byte, error) {
-	if i := bytes.Index(line, idKey); i >= 0 && len(line) >= i+len(idKey)+37 && line[i+len(idKey)+36] == '"' {
-		if id, err := parseUUID(line[i+len(idKey) : i+len(idKey)+36]); err == nil {
-			return id, nil
-		}
+	if id, ok := keyedUUID(line, idKey); ok {
+		return id, nil
 	}
 	var e struct {
 		EventID string `json:"event_id"`
@@ -321,19 +325,28 @@ func eventID(line []byte) ([16]byte, error) {
 	return parseUUID([]byte(e.EventID))
 }
 
+// keyedUUID reads the UUID string that follows key (`"name":"`) in line,
+// written the compact way; ok is false when it is not there so written.
+func keyedUUID(line, key []byte) (id [16]byte, ok bool) {
+	i := bytes.Index(line, key)
+	if i < 0 || len(line) < i+len(key)+37 || line[i+len(key)+36] != '"' {
+		return id, false
+	}
+	id, err := parseUUID(line[i+len(key) : i+len(key)+36])
+	return id, err == nil
+}
+
 // methodKey is how a method event's access_method_id starts.
 var methodKey = []byte(`"access_method_id":"`)
 
 // methodID returns the 16 bytes of the line's access_method_id, or nil
 // when it has none (an access_grant event), scanning as eventID does.
 func methodID(line []byte) ([]byte, error) {
-	if !bytes.Contains(line, []byte(`"access_method_id"`)) {
+	if !bytes.Contains(line, methodKey[:len(methodKey)-2]) {
 		return nil, nil // no decode for what has no key (the floor without the index decodes nothing)
 	}
-	if i := bytes.Index(line, methodKey); i >= 0 && len(line) >= i+len(methodKey)+37 && line[i+len(methodKey)+36] == '"' {
-		if id, err := parseUUID(line[i+len(methodKey) : i+len(methodKey)+36]); err == nil {
-			return id[:], nil
-		}
+	if id, ok := keyedUUID(line, methodKey); ok {
+		return id[:], nil
 	}
 	var e struct {
 		AccessMethodID *string `json:"access_method_id"`
