@@ -5,7 +5,9 @@
 # absolute number that only this one can:
 #
 #   a. amtrack ingest of $EVENTS events into a fresh database
-#      vs baseline insert of the same file (raw multi-row INSERTs)
+#      vs baseline insert of the same file (raw multi-row INSERTs); and
+#      a2. baseline replay of the database ingest made (its every row
+#      written again by SQLite alone: the floor of amtrack's file format)
 #   b. amtrack rebuild of that database vs baseline scan of the baseline's
 #      (a sequential read and a JSON decode of every event)
 #   c. amtrack verify of that database (no floor: reported beside)
@@ -251,6 +253,22 @@ for run in $(seq "$REPEAT"); do
 	rb=$(calc '%.0f' "$inserted / $(time_field "insert_r$run" wall)")
 	figure "a. ingest $EVENTS events (events/s)" "$ra" "$rb"
 	row "a. ingest $EVENTS events | $run | $L | $ra events/s | $rb events/s | $(ratio "$ra" "$rb") | $(res "ingest_r$run") | $(res "insert_r$run") | $ma vs $mb | db $(du -m "$db" | cut -f1) MB vs $(du -m "$bdb" | cut -f1) MB"
+	# a2. the floor of amtrack's file: every row of the database ingest
+	# made, written again into a fresh file with its schema by the
+	# baseline (no parsing, sealing, chaining or folding: the driver's
+	# and SQLite's work alone), against the same run's raw INSERT.
+	rdb=$OUT/db/replay_r$run.db
+	rm -f "$rdb"*
+	L=$(load)
+	cmd_r=("$BASE" replay -from "$db" -db "$rdb" -txn 10000)
+	timed "replay_r$run" "${cmd_r[@]}"
+	mark replay "${cmd_r[@]}"; mr=$MARK
+	replayed=$(sed -n 's/^replayed \([0-9]*\) events.*/\1/p' "$OUT/log/replay_r$run.out")
+	[[ $replayed == "$EVENTS" ]] || die "baseline replayed '${replayed}' of $EVENTS events (see $OUT/log/replay_r$run.out)"
+	rr=$(calc '%.0f' "$replayed / $(time_field "replay_r$run" wall)")
+	figure "a2. amtrack's file rewritten by the driver and SQLite alone (events/s)" "$rr" "$rb"
+	row "a2. amtrack's file, driver + SQLite alone | $run | $L | $rr events/s | $rb events/s | $(ratio "$rr" "$rb") | $(res "replay_r$run") | $(res "insert_r$run") | $mr vs $mb | ingest ÷ this: $(ratio "$ra" "$rr"); $(grep '^rows:' "$OUT/log/replay_r$run.out" || true)"
+	rm -f "$rdb"*
 done
 
 # --- b. rebuild vs baseline scan -----------------------------------------
@@ -398,7 +416,8 @@ done
 			if (m in lo) printf "| %s | %.0f | %.0f | %.2f (%.2f–%.2f) |\n", m, ma, b[m] / n[m], ma / (b[m] / n[m]), lo[m], hi[m]
 			else printf "| %s | %.0f | - | - |\n", m, ma } }' "$FIGURES"
 	echo
-	echo "The floors: a. baseline insert (raw multi-row INSERTs, WAL), b. baseline scan (read and JSON-decode every event),"
+	echo "The floors: a. baseline insert (raw multi-row INSERTs, WAL); a2. is not amtrack but baseline replay, which writes"
+	echo "the rows of amtrack's database again with nothing but the driver's and SQLite's work, against the same floor as a.; b. baseline scan (read and JSON-decode every event),"
 	echo "d. baseline serve (net/http, a fixed ~600-byte body). A rate's ratio is the share of the floor's rate amtrack"
 	echo "reaches; a µs CPU ratio is how many times the floor's CPU amtrack spends. In e. the floor is amtrack serve"
 	echo "--commit-batch 1 (a transaction per webhook), so its ratios are what group commit buys: events/s group ÷ one,"

@@ -4,13 +4,16 @@
 // sitting rather than as absolute numbers that depend on the hardware.
 //
 //	baseline insert -db PATH -in EVENTS.jsonl [-txn 10000]
+//	baseline replay -from AMTRACK.db -db PATH [-txn 10000] [-indexes during|after]
 //	baseline scan -db PATH
 //	baseline serve -addr 127.0.0.1:PORT
 //
 // insert is the raw SQLite floor of `amtrack ingest`: one table, one unique
 // index, the lines stored as they are. scan is the floor of `amtrack
 // rebuild`: read every payload in order and decode it. serve is the floor
-// of a GET: net/http answering a fixed body. None of them validates,
+// of a GET: net/http answering a fixed body. replay is the floor of
+// amtrack's file format: it writes the rows of a database amtrack made
+// into a fresh file with the same schema, with no work but SQLite's. None of them validates,
 // seals, chains, projects or logs anything; that is amtrack's work and
 // what the ratios show the price of.
 package main
@@ -46,6 +49,8 @@ func main() {
 	switch os.Args[1] {
 	case "insert":
 		err = runInsert(os.Args[2:])
+	case "replay":
+		err = runReplay(os.Args[2:])
 	case "scan":
 		err = runScan(os.Args[2:])
 	case "serve":
@@ -60,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: baseline insert -db PATH -in EVENTS.jsonl [-txn 10000] [-method-index none|during|after]\n       baseline scan -db PATH\n       baseline serve -addr 127.0.0.1:PORT")
+	fmt.Fprintln(os.Stderr, "usage: baseline insert -db PATH -in EVENTS.jsonl [-txn 10000] [-method-index none|during|after]\n       baseline replay -from AMTRACK.db -db PATH [-txn 10000] [-indexes during|after]\n       baseline scan -db PATH\n       baseline serve -addr 127.0.0.1:PORT")
 	os.Exit(2)
 }
 
@@ -92,11 +97,8 @@ func runInsert(args []string) error {
 		return errors.New("-method-index is not for -append")
 	}
 	start := time.Now()
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		if *appendTo {
-			break
-		}
-		if err := os.Remove(*dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if !*appendTo {
+		if err := removeDB(*dbPath); err != nil {
 			return err
 		}
 	}
@@ -107,14 +109,11 @@ func runInsert(args []string) error {
 	// floor should not be handicapped. The cache is the writer's default
 	// (64 MiB), so the unique index stays in memory as long as amtrack's
 	// indexes do; amtrack ingest runs with 32 MiB, which -cache 32 matches.
-	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(*dbPath)+"?_journal_mode=WAL&_synchronous=NORMAL&_cache_size=-"+strconv.Itoa(*cache*1024))
+	db, err := openWriter(*dbPath, *cache)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// One connection: every statement and transaction runs on it, as on
-	// amtrack's single writer.
-	db.SetMaxOpenConns(1)
 	ctx := context.Background()
 	// The method column is there only with -method-index, so that the
 	// floor's rows stay as they were.
@@ -143,7 +142,11 @@ func runInsert(args []string) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 
-	w := &inserter{ctx: ctx, db: db, txnRows: *txn, withMethod: withMethod, stmts: map[int]*sql.Stmt{}}
+	cols := []string{"event_id", "payload"}
+	if withMethod {
+		cols = append(cols, "method_id")
+	}
+	w := newInserter(ctx, db, *txn, "events", cols...)
 	defer w.close()
 	line := 0
 	for sc.Scan() {
@@ -162,7 +165,11 @@ func runInsert(args []string) error {
 				return fmt.Errorf("%s:%d: %w", *in, line, err)
 			}
 		}
-		if err := w.add(id, b, method); err != nil {
+		vals := []any{w.keep(id[:]), w.keep(b)}
+		if withMethod {
+			vals = append(vals, w.keep(method))
+		}
+		if err := w.add(vals...); err != nil {
 			return err
 		}
 	}
@@ -184,14 +191,16 @@ func runInsert(args []string) error {
 	return nil
 }
 
-// inserter batches rows into multi-row INSERTs inside transactions of
-// txnRows rows. A batch is flushed when it has rowsPerInsert rows or when
-// it completes the transaction, so -txn need not be a multiple of 32.
+// inserter batches rows of one table into multi-row INSERTs inside
+// transactions of txnRows rows. A batch is flushed when it has
+// rowsPerInsert rows or when it completes the transaction, so -txn need
+// not be a multiple of 32.
 type inserter struct {
-	ctx        context.Context
-	db         *sql.DB
-	txnRows    int
-	withMethod bool // each row has a third column, its method id
+	ctx     context.Context
+	db      *sql.DB
+	txnRows int
+	table   string   // quoted as it is
+	cols    []string // the columns each row gives, in order
 	// stmts are the open transaction's INSERT statements by their row
 	// count, prepared on it: with one connection, which the transaction
 	// holds, a statement prepared on db would wait for it forever.
@@ -199,22 +208,32 @@ type inserter struct {
 
 	tx    *sql.Tx
 	inTx  int   // rows in the open transaction, flushed or not
-	args  []any // the batch's parameters, cols() a row
+	args  []any // the batch's parameters, len(cols) a row
 	arena []byte
 	total int
 }
 
-// cols is the parameters of a row.
-func (w *inserter) cols() int {
-	if w.withMethod {
-		return 3
-	}
-	return 2
+func newInserter(ctx context.Context, db *sql.DB, txnRows int, table string, cols ...string) *inserter {
+	return &inserter{ctx: ctx, db: db, txnRows: txnRows, table: table, cols: cols, stmts: map[int]*sql.Stmt{}}
 }
 
-// add queues a row; method is its method id, nil when it has none (or
-// when the rows have no method column).
-func (w *inserter) add(id [16]byte, payload, method []byte) error {
+// keep copies b into the batch's arena and returns the copy: the scanner
+// reuses its buffer, and the driver copies bound blobs (SQLITE_TRANSIENT),
+// so the arena is reused by the next batch. nil stays nil (NULL).
+func (w *inserter) keep(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	at := len(w.arena)
+	w.arena = append(w.arena, b...)
+	return w.arena[at:len(w.arena):len(w.arena)]
+}
+
+// add queues a row of len(cols) values.
+func (w *inserter) add(vals ...any) error {
+	if len(vals) != len(w.cols) {
+		return fmt.Errorf("%s: a row of %d values for %d columns", w.table, len(vals), len(w.cols))
+	}
 	if w.tx == nil {
 		tx, err := w.db.BeginTx(w.ctx, nil)
 		if err != nil {
@@ -222,24 +241,9 @@ func (w *inserter) add(id [16]byte, payload, method []byte) error {
 		}
 		w.tx = tx
 	}
-	// The scanner reuses its buffer, so the batch keeps copies in one
-	// arena; the driver copies bound blobs (SQLITE_TRANSIENT), so the arena
-	// is reused by the next batch.
-	at := len(w.arena)
-	w.arena = append(w.arena, id[:]...)
-	w.arena = append(w.arena, payload...)
-	w.args = append(w.args, w.arena[at:at+16:at+16], w.arena[at+16:len(w.arena):len(w.arena)])
-	if w.withMethod {
-		var m any // NULL
-		if method != nil {
-			at = len(w.arena)
-			w.arena = append(w.arena, method...)
-			m = w.arena[at:len(w.arena):len(w.arena)]
-		}
-		w.args = append(w.args, m)
-	}
+	w.args = append(w.args, vals...)
 	w.inTx++
-	if len(w.args)/w.cols() == rowsPerInsert || w.inTx == w.txnRows {
+	if len(w.args)/len(w.cols) == rowsPerInsert || w.inTx == w.txnRows {
 		if err := w.flush(); err != nil {
 			return err
 		}
@@ -251,18 +255,16 @@ func (w *inserter) add(id [16]byte, payload, method []byte) error {
 }
 
 func (w *inserter) flush() error {
-	n := len(w.args) / w.cols()
+	n := len(w.args) / len(w.cols)
 	if n == 0 {
 		return nil
 	}
 	st, ok := w.stmts[n]
 	if !ok {
 		var err error
-		cols, row := "event_id, payload", "(?, ?), "
-		if w.withMethod {
-			cols, row = cols+", method_id", "(?, ?, ?), "
-		}
-		q := "INSERT INTO events (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row, n), ", ")
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(w.cols)), ", ") + "), "
+		q := "INSERT INTO " + w.table + " (" + strings.Join(w.cols, ", ") + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(row, n), ", ")
 		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
 			return err
 		}
@@ -272,6 +274,7 @@ func (w *inserter) flush() error {
 		return err
 	}
 	w.total += n
+	clear(w.args) // let the values go
 	w.args = w.args[:0]
 	w.arena = w.arena[:0]
 	return nil
@@ -405,13 +408,8 @@ func runScan(args []string) error {
 	if *dbPath == "" {
 		return errors.New("need -db")
 	}
-	if _, err := os.Stat(*dbPath); err != nil {
-		return err
-	}
 	start := time.Now()
-	// Read only, with amtrack's reader cache (8 MiB): a rebuild reads the
-	// log once, in order, so the cache matters little either way.
-	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(*dbPath)+"?mode=ro&_cache_size=-8192")
+	db, err := openReader(*dbPath)
 	if err != nil {
 		return err
 	}
@@ -499,6 +497,38 @@ func runServe(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// removeDB removes the SQLite file path and its companions, if they exist.
+func removeDB(path string) error {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// openWriter opens path (made if missing) as the floor writes it: WAL,
+// synchronous=NORMAL, a page cache of cacheMiB, one connection, on which
+// every statement and transaction runs, as on amtrack's single writer.
+func openWriter(path string, cacheMiB int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?_journal_mode=WAL&_synchronous=NORMAL&_cache_size=-"+strconv.Itoa(cacheMiB*1024))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// openReader opens the existing file path read only, with amtrack's
+// reader cache (8 MiB): the floor reads a table once, in order, so the
+// cache matters little either way.
+func openReader(path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	return sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro&_cache_size=-8192")
 }
 
 // report prints the one line each subcommand ends with.
