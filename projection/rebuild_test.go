@@ -171,6 +171,42 @@ func TestCanceledRebuildReleasesItsClaim(t *testing.T) {
 	verify(t, p)
 }
 
+// TestRebuildSwapsWithTheCacheCut: a rebuild's swap runs with the writer's
+// page cache cut and its temporary files on disk (SQLite), as its index
+// builds do, and the writer has its own cache back after it.
+func TestRebuildSwapsWithTheCacheCut(t *testing.T) {
+	ctx := context.Background()
+	target := dbtest.Target(t)
+	db, err := store.Open(ctx, target, store.Options{Synchronous: "OFF", CacheMiB: 32, Keyring: dbtest.Keyring(t, target)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	if db.Engine() == store.Postgres {
+		t.Skip("SQLite's page cache")
+	}
+	p, err := projection.Open(ctx, db)
+	require.NoError(t, err)
+	projectiontest.Append(t, p, testutil.Events(t, 20, 3), func() int { return 7 })
+	pragma := func(tx *store.Tx, name string) int {
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `PRAGMA `+name).Scan(&n))
+		return n
+	}
+	swaps := 0
+	projection.OnSwap(t, func(ctx context.Context, tx *store.Tx) {
+		swaps++
+		assert.Equal(t, -8*1024, pragma(tx, "cache_size"), "the swap's page cache, in KiB")
+		assert.Equal(t, 1, pragma(tx, "temp_store"), "FILE")
+	})
+	_, err = p.Rebuild(ctx, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, swaps)
+	require.NoError(t, p.DB().Update(ctx, func(tx *store.Tx) error {
+		assert.Equal(t, -32*1024, pragma(tx, "cache_size"), "the writer's own cache, after the swap")
+		assert.Equal(t, 2, pragma(tx, "temp_store"), "MEMORY, after the swap")
+		return nil
+	}))
+}
+
 // TestRebuildIndexesItsTables: a rebuild writes its rows into tables
 // without their secondary indexes and builds those before the swap, so the
 // live tables have them all, on either engine, after a first rebuild and

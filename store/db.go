@@ -344,8 +344,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return db.update(ctx, fn)
 }
 
-// UpdateSpilling is Update for a transaction that sorts more than memory
-// should hold (a CREATE INDEX of a large table): on SQLite the writer's
+// UpdateSpilling is Update for a transaction that sorts or reads more than
+// memory should hold (a CREATE INDEX of a large table, a DROP TABLE, which
+// reads every page it frees): on SQLite the writer's
 // temporary files, the sorter's runs among them, go to disk (in
 // SQLITE_TMPDIR) for its length, where they are otherwise kept in memory
 // (see driverName), and its page cache is cut to spillCacheKiB, which also
