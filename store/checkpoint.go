@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -38,8 +37,12 @@ type checkpointer struct {
 	conn  *sql.DB
 	pages int64
 	kick  chan struct{} // a commit happened (buffered 1: kicks coalesce)
-	// mu is held while a checkpoint runs, and by hold.
-	mu sync.Mutex
+	// sem is held while a checkpoint runs, and by hold: a lock that a
+	// hold can stop waiting for when its context ends.
+	sem chan struct{}
+	// holds counts the holds waiting for sem: a catch-up ends after its
+	// round under way when one waits.
+	holds atomic.Int32
 	// tail is set when a catch-up copied the WAL as it was when it began:
 	// the writer's next commit copies the rest (committed).
 	tail   atomic.Bool
@@ -70,7 +73,8 @@ func startCheckpointer(ctx context.Context, dsn string, pages int) (*checkpointe
 		return nil, fmt.Errorf("SQLite %s is older than 3.51, which amtrack's checkpoints need", version)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c := &checkpointer{conn: conn, pages: int64(pages), kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	c := &checkpointer{conn: conn, pages: int64(pages), kick: make(chan struct{}, 1), sem: make(chan struct{}, 1),
+		cancel: cancel, done: make(chan struct{})}
 	go c.run(ctx)
 	return c, nil
 }
@@ -80,14 +84,14 @@ func startCheckpointer(ctx context.Context, dsn string, pages int) (*checkpointe
 // a checkpoint, but when the checkpointer has left the tail of the WAL to
 // the writer, it copies it, on write.
 func (c *checkpointer) committed(ctx context.Context, write *sql.DB) {
-	if c.tail.Load() && c.mu.TryLock() {
+	if c.tail.Load() && c.tryLock() {
 		// Errors as in run; a checkpoint that failed or found the lock
 		// held (another process's checkpoint) leaves the tail for the next
 		// commit. The commit is done: the caller's end does not stop it.
 		if busy, _, _, err := walFrames(context.WithoutCancel(ctx), write, "PASSIVE"); err == nil && !busy {
 			c.tail.Store(false)
 		}
-		c.mu.Unlock()
+		c.unlock()
 	}
 	select {
 	case c.kick <- struct{}{}:
@@ -120,9 +124,9 @@ func (c *checkpointer) run(ctx context.Context) {
 		if c.tail.Load() && log-copied < 2*c.pages {
 			continue
 		}
-		c.mu.Lock()
+		c.lock()
 		c.catchUp(copied, func() (bool, int64, int64, error) { return walFrames(ctx, c.conn, "PASSIVE") })
-		c.mu.Unlock()
+		c.unlock()
 	}
 }
 
@@ -136,7 +140,8 @@ func (c *checkpointer) run(ctx context.Context) {
 // threshold, what SQLite's own checkpoint copied in one commit, unless
 // twelve rounds do not bring it under) plus what commits add before the
 // writer's next one copies it; the writer must take a copy for the WAL
-// ever to start over.
+// ever to start over. A hold that waits (Forget's or Compact's TRUNCATE,
+// which copies everything) ends the catch-up after its round under way.
 const (
 	catchUpRounds    = 3
 	catchUpMaxRounds = 12
@@ -159,6 +164,9 @@ func (c *checkpointer) catchUp(copied int64, round func() (busy bool, log, copie
 			c.tail.Store(true)
 			return n
 		}
+		if c.holds.Load() > 0 {
+			return n
+		}
 	}
 }
 
@@ -172,16 +180,36 @@ func (c *checkpointer) close() error {
 }
 
 // hold keeps the checkpointer from starting a checkpoint until the
-// returned func is called: a TRUNCATE checkpoint (Forget, Compact) would
+// returned release is called: a TRUNCATE checkpoint (Forget, Compact) would
 // find the checkpoint lock held by it and report busy, as SQLite does not
-// wait for that lock. A nil checkpointer (PostgreSQL, read only) holds
-// nothing.
-func (c *checkpointer) hold() func() {
+// wait for that lock. It waits for a catch-up under way to end its round
+// (at most one round: the catch-up sees it waiting), or for ctx to end,
+// whose error it then returns. A nil checkpointer (PostgreSQL, read only)
+// holds nothing.
+func (c *checkpointer) hold(ctx context.Context) (release func(), err error) {
 	if c == nil {
-		return func() {}
+		return func() {}, nil
 	}
-	c.mu.Lock()
-	return c.mu.Unlock
+	c.holds.Add(1)
+	defer c.holds.Add(-1)
+	select {
+	case c.sem <- struct{}{}:
+		return c.unlock, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *checkpointer) lock()   { c.sem <- struct{}{} }
+func (c *checkpointer) unlock() { <-c.sem }
+
+func (c *checkpointer) tryLock() bool {
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // walFrames runs PRAGMA wal_checkpoint(mode) on conn and returns whether it

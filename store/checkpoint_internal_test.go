@@ -66,18 +66,18 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, allCopied())
 
-	db.ckpt.mu.Lock() // the checkpointer cannot begin
+	db.ckpt.lock() // the checkpointer cannot begin
 	write(300)
 	log, copied := pending()
 	assert.GreaterOrEqual(t, log-copied, int64(300), "the commit checkpointed on the writer (%d frames, %d copied)", log, copied)
-	db.ckpt.mu.Unlock()
+	db.ckpt.unlock()
 	require.Eventually(t, allCopied, 10*time.Second, 5*time.Millisecond, "the checkpointer copied nothing")
 	// It left the tail (here nothing) to the writer's next commit, which
 	// copies it. (SQLite counts the frames copied before the round ends:
 	// wait for the round.)
-	db.ckpt.mu.Lock()
+	db.ckpt.lock()
 	tail := db.ckpt.tail.Load()
-	db.ckpt.mu.Unlock()
+	db.ckpt.unlock()
 	assert.True(t, tail)
 	write(5)
 	assert.False(t, db.ckpt.tail.Load())
@@ -89,9 +89,9 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	// the second is taken, the commit's is handled.
 	db.ckpt.kick <- struct{}{}
 	db.ckpt.kick <- struct{}{}
-	db.ckpt.mu.Lock()
+	db.ckpt.lock()
 	log, copied = pending()
-	db.ckpt.mu.Unlock()
+	db.ckpt.unlock()
 	assert.Less(t, copied, log, "a commit of a few pages was checkpointed")
 }
 
@@ -178,9 +178,14 @@ func TestCatchUpBoundsTheWritersShare(t *testing.T) {
 		{"the writer outpaces every round", outpaced, false, catchUpMaxRounds, true},
 		{"a reader holds the frames", []frames{{4000, 500}}, false, 1, false},
 		{"another checkpoint is under way", []frames{{4000, 2000}}, true, 1, false},
+		// Forget's TRUNCATE waits: the catch-up ends after its round.
+		{"a hold waits", []frames{{4000, 2000}, {6000, 4000}}, false, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &checkpointer{pages: pages}
+			if tc.name == "a hold waits" {
+				c.holds.Store(1)
+			}
 			i := 0
 			n := c.catchUp(500, func() (bool, int64, int64, error) {
 				require.Less(t, i, len(tc.rounds), "more rounds than scripted")
@@ -210,7 +215,7 @@ func TestForgetWaitsForACheckpointUnderWay(t *testing.T) {
 	require.NoError(t, err)
 	defer other.Close()
 
-	db.ckpt.mu.Lock() // a round under way
+	db.ckpt.lock() // a round under way
 	type result struct {
 		res ForgetResult
 		err error
@@ -229,11 +234,11 @@ func TestForgetWaitsForACheckpointUnderWay(t *testing.T) {
 	require.NoError(t, other.Close()) // no reader of ours keeps the WAL
 	select {
 	case r := <-done:
-		db.ckpt.mu.Unlock()
+		db.ckpt.unlock()
 		t.Fatalf("Forget checkpointed beside a round under way: %+v", r)
 	case <-time.After(200 * time.Millisecond):
 	}
-	db.ckpt.mu.Unlock()
+	db.ckpt.unlock()
 	r := <-done
 	require.NoError(t, r.err)
 	assert.Len(t, r.res.Forgotten, 1)
@@ -241,4 +246,65 @@ func TestForgetWaitsForACheckpointUnderWay(t *testing.T) {
 	fi, err := os.Stat(path + "-wal")
 	require.NoError(t, err)
 	assert.Zero(t, fi.Size(), "the WAL holds no frame of the destroyed key")
+}
+
+// TestHoldEndsWithItsContext: a hold waiting for a round under way gives
+// up when its context ends, and takes the lock once the round is over.
+func TestHoldEndsWithItsContext(t *testing.T) {
+	c := &checkpointer{sem: make(chan struct{}, 1)}
+	c.lock() // a round under way
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	release, err := c.hold(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Nil(t, release)
+	assert.Zero(t, c.holds.Load(), "no hold waits any more")
+	c.unlock()
+	release, err = c.hold(context.Background())
+	require.NoError(t, err)
+	assert.False(t, c.tryLock(), "the hold has the lock")
+	release()
+	assert.True(t, c.tryLock(), "released")
+	c.unlock()
+
+	var none *checkpointer // PostgreSQL, read only
+	release, err = none.hold(ctx)
+	require.NoError(t, err)
+	release()
+}
+
+// TestForgetStopsWaitingWhenCancelled: a Forget whose context ends while
+// its TRUNCATE waits for a round under way returns at once, saying that
+// the codes are forgotten and the WAL is not truncated.
+func TestForgetStopsWaitingWhenCancelled(t *testing.T) {
+	db, path := checkpointDB(t, 64)
+	issued := testutil.Parse(t, testutil.MethodEvent(1, "issued", `,"code":"K4829Z"`))
+	_, err := db.Append(context.Background(), []Pending{{Event: issued, Source: SourceFile}}, nil)
+	require.NoError(t, err)
+	other, err := sql.Open(driverName, "file:"+path+"?mode=ro")
+	require.NoError(t, err)
+	defer other.Close()
+
+	db.ckpt.lock() // a round under way, for the whole test
+	defer db.ckpt.unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Forget(ctx, []domain.ID{issued.AccessMethodID}, nil)
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		err := other.QueryRow(`SELECT count(*) FROM events WHERE event_type = ?`, TypeCodesForgotten).Scan(&n)
+		return err == nil && n == 1
+	}, 10*time.Second, 5*time.Millisecond, "Forget's transaction committed")
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, "the codes are forgotten, but the WAL")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Forget kept waiting for the round after its context ended")
+	}
 }

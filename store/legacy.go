@@ -124,7 +124,11 @@ func (db *DB) Compact(ctx context.Context) error {
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	defer db.ckpt.hold()()
+	release, err := db.ckpt.hold(ctx)
+	if err != nil {
+		return fmt.Errorf("compact %s: wait for a checkpoint under way: %w", db.path, err)
+	}
+	defer release()
 	for _, q := range []string{`VACUUM`, `DELETE FROM store_meta WHERE name = 'compact'`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
 		if _, err := db.write.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("compact %s: %w", db.path, err)
