@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -34,7 +35,10 @@ type replayRows struct {
 // the hash chain, the stream numbers, the data keys and the read model),
 // with every value already computed. -indexes after builds the non-unique
 // indexes once the rows are in, as a bulk load could; unique indexes are
-// always kept up to date (a log dedupes each event on append).
+// always kept up to date (a log dedupes each event on append). -via sql
+// copies inside SQLite (INSERT ... SELECT from the attached source), which
+// no Go program writing its own values can match: the floor under the
+// floor, without the driver's binding of every value.
 func runReplay(args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	from := fs.String("from", "", "a database amtrack made (read only)")
@@ -42,12 +46,16 @@ func runReplay(args []string) error {
 	txn := fs.Int("txn", 10000, "rows a transaction")
 	cache := fs.Int("cache", 32, "the page cache in MiB (amtrack ingest's is 32)")
 	indexes := fs.String("indexes", "during", "when the non-unique indexes are built: during (kept up to date by every INSERT) or after (once the rows are in)")
+	via := fs.String("via", "driver", "how the rows are written: driver (read in Go, bound to multi-row INSERTs, as a Go program writes them) or sql (INSERT ... SELECT from the attached source inside SQLite: no Go, no binding, SQLite's work alone)")
 	_ = fs.Parse(args)
 	if *from == "" || *dbPath == "" || *txn < 1 || *cache < 1 {
 		return errors.New("need -from, -db, -txn >= 1 and -cache >= 1")
 	}
 	if *indexes != "during" && *indexes != "after" {
 		return errors.New("-indexes is during or after")
+	}
+	if *via != "driver" && *via != "sql" {
+		return errors.New("-via is driver or sql")
 	}
 	ctx := context.Background()
 	src, err := openReader(*from)
@@ -81,64 +89,16 @@ func runReplay(args []string) error {
 		}
 	}
 
-	// The source is read on a goroutine of its own, as amtrack's parser
-	// runs beside its writer.
-	readCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	chunks := make(chan replayRows, 1)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(chunks)
-		readErr <- readTables(readCtx, src, tables, chunks)
-	}()
-	var w *inserter
-	defer func() {
-		if w != nil {
-			w.close()
-		}
-	}()
-	cur, total, events := -1, 0, 0
-	took := make([]time.Duration, len(tables)) // each table's rows, until its last commit
-	began := time.Now()
-	var waited time.Duration // for the reader: the floor's own overhead, not SQLite's writing
-	for {
-		asked := time.Now()
-		ch, ok := <-chunks
-		waited += time.Since(asked)
-		if !ok {
-			break
-		}
-		if ch.table != cur {
-			if w != nil {
-				if err := w.finish(); err != nil {
-					return err
-				}
-				took[cur] = time.Since(began)
-			}
-			began = time.Now()
-			cur = ch.table
-			w = newInserter(ctx, db, *txn, quoteIdent(tables[cur].name), tables[cur].quoted()...)
-		}
-		for _, row := range ch.rows {
-			if err := w.add(row...); err != nil {
-				return err
-			}
-		}
-		total += len(ch.rows)
-		if tables[cur].name == "events" {
-			events += len(ch.rows)
-		}
+	var c copied
+	if *via == "sql" {
+		c, err = copyInSQLite(ctx, db, *from, tables, *txn)
+	} else {
+		c, err = copyThroughDriver(ctx, db, src, tables, *txn)
 	}
-	if err := <-readErr; err != nil {
+	if err != nil {
 		return err
 	}
-	if w != nil {
-		if err := w.finish(); err != nil {
-			return err
-		}
-		took[cur] = time.Since(began)
-	}
-	began = time.Now()
+	began := time.Now()
 	for _, q := range later {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return err
@@ -151,17 +111,17 @@ func runReplay(args []string) error {
 	}
 	closed := time.Since(began)
 	d := time.Since(start)
-	// Where the time went, on stderr: the table's rows, biggest first.
+	// Where the time went, on stderr: each table's rows (those over 10 ms).
 	var parts []string
 	for i, t := range tables {
-		if took[i] >= 10*time.Millisecond {
-			parts = append(parts, fmt.Sprintf("%s %.2f s", t.name, took[i].Seconds()))
+		if c.took[i] >= 10*time.Millisecond {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", t.name, c.took[i].Seconds()))
 		}
 	}
 	fmt.Fprintf(os.Stderr, "rows: %s; indexes after %.2f s; close %.2f s; waited for the reader %.2f s\n",
-		strings.Join(parts, ", "), built.Seconds(), closed.Seconds(), waited.Seconds())
-	fmt.Printf("replayed %d events (%d rows of %d tables, indexes %s) in %.3f s (%.0f events/s)\n",
-		events, total, len(tables), *indexes, d.Seconds(), float64(events)/d.Seconds())
+		strings.Join(parts, ", "), built.Seconds(), closed.Seconds(), c.waited.Seconds())
+	fmt.Printf("replayed %d events (%d rows of %d tables, indexes %s, via %s) in %.3f s (%.0f events/s)\n",
+		c.events, c.rows, len(tables), *indexes, *via, d.Seconds(), float64(c.events)/d.Seconds())
 	return nil
 }
 
@@ -276,4 +236,124 @@ func readTables(ctx context.Context, src *sql.DB, tables []table, out chan<- rep
 		}
 	}
 	return nil
+}
+
+// copied is what a copy wrote: the rows, the events table's, the time each
+// table's rows took until their last commit, and the time the writer
+// waited for the reader (the floor's own overhead, not SQLite's writing).
+type copied struct {
+	rows, events int
+	took         []time.Duration
+	waited       time.Duration
+}
+
+// copyThroughDriver reads the source's rows in Go on a goroutine of its
+// own, as amtrack's parser runs beside its writer, and writes them through
+// the driver in multi-row INSERTs, txn rows a transaction.
+func copyThroughDriver(ctx context.Context, db, src *sql.DB, tables []table, txn int) (copied, error) {
+	readCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	chunks := make(chan replayRows, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		readErr <- readTables(readCtx, src, tables, chunks)
+	}()
+	var w *inserter
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
+	cur, total, events := -1, 0, 0
+	took := make([]time.Duration, len(tables)) // each table's rows, until its last commit
+	began := time.Now()
+	var waited time.Duration
+	for {
+		asked := time.Now()
+		ch, ok := <-chunks
+		waited += time.Since(asked)
+		if !ok {
+			break
+		}
+		if ch.table != cur {
+			if w != nil {
+				if err := w.finish(); err != nil {
+					return copied{}, err
+				}
+				took[cur] = time.Since(began)
+			}
+			began = time.Now()
+			cur = ch.table
+			w = newInserter(ctx, db, txn, quoteIdent(tables[cur].name), tables[cur].quoted()...)
+		}
+		for _, row := range ch.rows {
+			if err := w.add(row...); err != nil {
+				return copied{}, err
+			}
+		}
+		total += len(ch.rows)
+		if tables[cur].name == "events" {
+			events += len(ch.rows)
+		}
+	}
+	c := copied{rows: total, events: events, took: took, waited: waited}
+	if err := <-readErr; err != nil {
+		return c, err
+	}
+	if w != nil {
+		if err := w.finish(); err != nil {
+			return c, err
+		}
+		c.took[cur] = time.Since(began)
+	}
+	return c, nil
+}
+
+// copyInSQLite attaches the source and copies each table inside SQLite
+// with INSERT ... SELECT, txn rows (by rowid) a transaction; a table
+// without rowid in one. No value passes through Go.
+func copyInSQLite(ctx context.Context, db *sql.DB, from string, tables []table, txn int) (copied, error) {
+	c := copied{took: make([]time.Duration, len(tables))}
+	if _, err := db.ExecContext(ctx, `ATTACH DATABASE ? AS src`, "file:"+url.PathEscape(from)+"?mode=ro"); err != nil {
+		return c, fmt.Errorf("attach %s: %w", from, err)
+	}
+	for i, t := range tables {
+		began := time.Now()
+		cols := strings.Join(t.quoted(), ", ")
+		q := "INSERT INTO main." + quoteIdent(t.name) + " (" + cols + ") SELECT " + cols + " FROM src." + quoteIdent(t.name)
+		var lo, hi sql.NullInt64
+		ranged := db.QueryRowContext(ctx, "SELECT min(rowid), max(rowid) FROM src."+quoteIdent(t.name)).Scan(&lo, &hi) == nil
+		if !ranged { // WITHOUT ROWID
+			lo, hi = sql.NullInt64{Valid: true}, sql.NullInt64{Valid: true}
+		}
+		for at := lo.Int64; lo.Valid && at <= hi.Int64; at += int64(txn) {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return c, err
+			}
+			var res sql.Result
+			if ranged {
+				res, err = tx.ExecContext(ctx, q+" WHERE rowid BETWEEN ? AND ? ORDER BY rowid", at, at+int64(txn)-1)
+			} else {
+				res, err = tx.ExecContext(ctx, q)
+			}
+			if err == nil {
+				err = tx.Commit()
+			} else {
+				_ = tx.Rollback()
+			}
+			if err != nil {
+				return c, fmt.Errorf("copy %s: %w", t.name, err)
+			}
+			n, _ := res.RowsAffected()
+			c.rows += int(n)
+			if t.name == "events" {
+				c.events += int(n)
+			}
+		}
+		c.took[i] = time.Since(began)
+	}
+	_, err := db.ExecContext(ctx, `DETACH DATABASE src`)
+	return c, err
 }

@@ -101,15 +101,18 @@ func TestReplayCopiesEveryRowAndSchemaObject(t *testing.T) {
 	makeSource(t, src, 2*replayChunk+37)
 	want := dump(t, src)
 	require.Contains(t, want, "integrity ok")
-	for _, indexes := range []string{"during", "after"} {
-		t.Run(indexes, func(t *testing.T) {
-			out := filepath.Join(dir, indexes+".db")
-			require.NoError(t, runReplay([]string{"-from", src, "-db", out, "-txn", "700", "-indexes", indexes}))
-			require.Equal(t, want, dump(t, out))
-			// A second replay over the first starts afresh.
-			require.NoError(t, runReplay([]string{"-from", src, "-db", out, "-txn", "700", "-indexes", indexes}))
-			require.Equal(t, want, dump(t, out))
-		})
+	for _, via := range []string{"driver", "sql"} {
+		for _, indexes := range []string{"during", "after"} {
+			t.Run(via+"/"+indexes, func(t *testing.T) {
+				out := filepath.Join(dir, via+indexes+".db")
+				args := []string{"-from", src, "-db", out, "-txn", "700", "-indexes", indexes, "-via", via}
+				require.NoError(t, runReplay(args))
+				require.Equal(t, want, dump(t, out))
+				// A second replay over the first starts afresh.
+				require.NoError(t, runReplay(args))
+				require.Equal(t, want, dump(t, out))
+			})
+		}
 	}
 }
 
@@ -120,6 +123,7 @@ func TestReplayRefusesWhatItCannotDo(t *testing.T) {
 		"missing source": {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db")},
 		"bad indexes":    {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-indexes", "never"},
 		"zero txn":       {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-txn", "0"},
+		"bad via":        {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-via", "carrier pigeon"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Error(t, runReplay(args))
