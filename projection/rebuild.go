@@ -250,7 +250,6 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 		if err := checkClaim(ctx, tx, c); err != nil {
 			return err
 		}
-		swapping(ctx, tx)
 		tail, err := tx.Log().Tail(ctx, stats.Seq)
 		if err != nil {
 			return err
@@ -262,6 +261,14 @@ func (p *Projection) rebuild(ctx context.Context, c claim, progress Progress) (S
 			stats.Seq = tail[n-1].Seq
 			stats.Events += int64(n)
 		}
+		// The DROPs read every page of the old tables: with the writer's
+		// whole cache those pages were the rebuild's peak memory (a 200k
+		// rebuild: 130-138 MB with it, 119-122 MB cut, alternated;
+		// docs/performance.md). The tail above ran with the whole cache.
+		if err := tx.CutCache(ctx); err != nil {
+			return err
+		}
+		swapping(ctx, tx)
 		for _, name := range liveTables {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+name); err != nil {
 				return err
@@ -351,8 +358,8 @@ const (
 	swapPause = 200 * time.Millisecond
 )
 
-// swapping is called inside the swap's transaction, once its claim is
-// checked: a test's look at the writer as the swap runs.
+// swapping is called inside the swap's transaction just before its DROPs:
+// a test's look at the writer as the swap runs.
 var swapping = func(context.Context, *store.Tx) {}
 
 // swap runs fn, the swap's write transaction, again while it finds the live
@@ -361,16 +368,10 @@ var swapping = func(context.Context, *store.Tx) {}
 // go on for swapPause. A reader that holds its lock while it waits for
 // another of its own (a snapshot opening a cursor, store.Snapshot) would
 // otherwise wait behind the swap's queued request, and the swap for it.
-//
-// On SQLite the swap runs with the writer's page cache cut, as the index
-// builds do (store.DB.UpdateSpilling): its DROP TABLEs read every page of
-// the old tables, and with the writer's whole cache those pages were the
-// rebuild's peak memory (a 200k rebuild: 130-138 MB with it, 119-122 MB
-// cut, alternated; docs/performance.md).
 func (p *Projection) swap(ctx context.Context, fn func(tx *store.Tx) error) error {
 	deadline := time.Now().Add(swapWait)
 	for {
-		err := p.db.UpdateSpilling(ctx, fn)
+		err := p.db.Update(ctx, fn)
 		if !store.IsLockTimeout(err) {
 			return err
 		}

@@ -190,6 +190,9 @@ func (c *checkpointer) hold(ctx context.Context) (release func(), err error) {
 	if c == nil {
 		return func() {}, nil
 	}
+	if err := ctx.Err(); err != nil { // ended already: not a coin toss with a free lock
+		return nil, err
+	}
 	c.holds.Add(1)
 	defer c.holds.Add(-1)
 	select {
@@ -200,8 +203,14 @@ func (c *checkpointer) hold(ctx context.Context) (release func(), err error) {
 	}
 }
 
-func (c *checkpointer) lock()   { c.sem <- struct{}{} }
-func (c *checkpointer) unlock() { <-c.sem }
+func (c *checkpointer) lock() { c.sem <- struct{}{} }
+func (c *checkpointer) unlock() {
+	select {
+	case <-c.sem:
+	default:
+		panic("store: checkpointer unlocked while not locked")
+	}
+}
 
 func (c *checkpointer) tryLock() bool {
 	select {

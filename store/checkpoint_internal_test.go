@@ -255,12 +255,34 @@ func TestHoldEndsWithItsContext(t *testing.T) {
 	c.lock() // a round under way
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	release, err := c.hold(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Nil(t, release)
+	type held struct {
+		release func()
+		err     error
+	}
+	got := make(chan held, 1)
+	go func() {
+		release, err := c.hold(ctx)
+		got <- held{release, err}
+	}()
+	select {
+	case h := <-got:
+		require.ErrorIs(t, h.err, context.DeadlineExceeded)
+		assert.Nil(t, h.release)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hold kept waiting after its context ended")
+	}
 	assert.Zero(t, c.holds.Load(), "no hold waits any more")
 	c.unlock()
-	release, err = c.hold(context.Background())
+	// A context that has ended already gets its error, also with the lock free.
+	for range 20 {
+		release, err := c.hold(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Nil(t, release)
+	}
+	assert.True(t, c.tryLock(), "no ended hold kept the lock")
+	c.unlock()
+	assert.Panics(t, c.unlock, "an unlock of a free lock")
+	release, err := c.hold(context.Background())
 	require.NoError(t, err)
 	assert.False(t, c.tryLock(), "the hold has the lock")
 	release()
@@ -268,7 +290,7 @@ func TestHoldEndsWithItsContext(t *testing.T) {
 	c.unlock()
 
 	var none *checkpointer // PostgreSQL, read only
-	release, err = none.hold(ctx)
+	release, err = none.hold(context.Background())
 	require.NoError(t, err)
 	release()
 }

@@ -299,6 +299,32 @@ type Tx struct {
 	// beforeCommit runs, in order, once fn of Update returned nil.
 	beforeCommit []func() error
 	local        map[any]any // Local's values
+	cacheCut     bool        // CutCache ran: the writer's page cache is reset when the transaction ends
+}
+
+// CutCache cuts the writer's page cache to spillCacheKiB (or its own size,
+// if smaller) for the rest of the transaction, which then reads many pages
+// it will not need again (a DROP TABLE reads every page it frees), so that
+// they do not fill the whole cache, whose memory a short command would
+// keep at its peak. The writer has its own cache back when the
+// transaction ends, committed or not. Nothing on PostgreSQL.
+func (tx *Tx) CutCache(ctx context.Context) error {
+	if tx.db.engine == Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(min(spillCacheKiB, tx.db.cacheKiB))); err != nil {
+		return fmt.Errorf("cut the page cache: %w", err)
+	}
+	tx.cacheCut = true
+	return nil
+}
+
+// restoreCache gives the writer its own page cache back after CutCache. A
+// reset that fails is not reported: it only costs speed.
+func (tx *Tx) restoreCache(ctx context.Context) {
+	if tx.cacheCut {
+		tx.db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -`+strconv.Itoa(tx.db.cacheKiB)) //nolint:errcheck // see above
+	}
 }
 
 // BeforeCommit registers fn to run once the work of the transaction is
@@ -344,9 +370,8 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return db.update(ctx, fn)
 }
 
-// UpdateSpilling is Update for a transaction that sorts or reads more than
-// memory should hold (a CREATE INDEX of a large table, a DROP TABLE, which
-// reads every page it frees): on SQLite the writer's
+// UpdateSpilling is Update for a transaction that sorts more than memory
+// should hold (a CREATE INDEX of a large table): on SQLite the writer's
 // temporary files, the sorter's runs among them, go to disk (in
 // SQLITE_TMPDIR) for its length, where they are otherwise kept in memory
 // (see driverName), and its page cache is cut to spillCacheKiB, which also
@@ -398,6 +423,7 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 		return ended(ctx, fmt.Errorf("begin: %w", err))
 	}
 	tx := &Tx{Tx: sqlTx, db: db}
+	defer tx.restoreCache(ctx)
 	commit, err := db.beginWrite(ctx, sqlTx)
 	if err != nil {
 		_ = sqlTx.Rollback()

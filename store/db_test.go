@@ -454,6 +454,47 @@ func TestUpdateSpilling(t *testing.T) {
 	}))
 }
 
+// TestCutCache: a transaction's CutCache cuts the writer's page cache for
+// the rest of it; the writer has its own back after a commit and after a
+// rollback (SQLite; nothing on PostgreSQL).
+func TestCutCache(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	sqlite := db.Engine() != store.Postgres
+	cacheSize := func(tx *store.Tx) int {
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&n))
+		return n
+	}
+	const cut, writer = -8 * 1024, -64 * 1024 // KiB: the writer's default 64 MiB
+	for _, fail := range []bool{false, true} {
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			if sqlite {
+				assert.Equal(t, writer, cacheSize(tx), "before the cut")
+			}
+			require.NoError(t, tx.CutCache(ctx))
+			if sqlite {
+				assert.Equal(t, cut, cacheSize(tx), "after the cut, in the transaction")
+			}
+			if fail {
+				return errors.New("no")
+			}
+			return nil
+		})
+		if fail {
+			require.ErrorContains(t, err, "no")
+		} else {
+			require.NoError(t, err)
+		}
+		require.NoError(t, db.Update(ctx, func(tx *store.Tx) error {
+			if sqlite {
+				assert.Equal(t, writer, cacheSize(tx), "restored after the transaction (failed: %v)", fail)
+			}
+			return nil
+		}))
+	}
+}
+
 // TestWriterSettingsSurviveACanceledStatement: a write whose statement is
 // interrupted by its context ending makes database/sql replace the writer
 // connection; the new one has the settings Open gave the first (the WAL's

@@ -133,15 +133,18 @@ func (db *DB) Forget(ctx context.Context, ids []domain.ID, apply ApplyFunc) (For
 	// A reader holding an old snapshot makes the checkpoint report busy:
 	// the WAL is then left as it is (its frames may still hold the old
 	// wrapped keys) until a later checkpoint truncates it.
+	notTruncated := func(why string, err error) error {
+		return fmt.Errorf("forget codes: the codes are forgotten, but the WAL, which may still hold the old "+
+			"key bytes, was not truncated (%s): run amtrack forget again: %w", why, err)
+	}
 	release, err := db.ckpt.hold(ctx)
 	if err != nil {
-		return res, fmt.Errorf("forget codes: the codes are forgotten, but the WAL, which may still hold the old "+
-			"key bytes, was not truncated (stopped while waiting for a checkpoint under way): run amtrack forget again: %w", err)
+		return res, notTruncated("stopped while waiting for a checkpoint under way", err)
 	}
 	defer release()
 	var busy, logFrames, done int
 	if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return res, fmt.Errorf("forget codes: truncate the wal: %w", err)
+		return res, notTruncated("the truncate failed", err)
 	}
 	res.Checkpointed = busy == 0
 	return res, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,7 +39,10 @@ type replayRows struct {
 // always kept up to date (a log dedupes each event on append). -via sql
 // copies inside SQLite (INSERT ... SELECT from the attached source), which
 // no Go program writing its own values can match: the floor under the
-// floor, without the driver's binding of every value.
+// floor, without the driver's binding of every value. The floor is kind
+// to itself where amtrack may not be: synchronous=NORMAL (amtrack's
+// default is FULL), foreign keys not checked (amtrack checks the log's),
+// each table written whole before the next (amtrack interleaves them).
 func runReplay(args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	from := fs.String("from", "", "a database amtrack made (read only)")
@@ -46,6 +50,7 @@ func runReplay(args []string) error {
 	txn := fs.Int("txn", 10000, "rows a transaction")
 	cache := fs.Int("cache", 32, "the page cache in MiB (amtrack ingest's is 32)")
 	indexes := fs.String("indexes", "during", "when the non-unique indexes are built: during (kept up to date by every INSERT) or after (once the rows are in)")
+	checkpoint := fs.Int("checkpoint", 65536, "SQLite's automatic checkpoint every this many WAL pages, in the commit that passes it (0: none until the close); amtrack checkpoints every 65,536 for ingest, beside its writer")
 	via := fs.String("via", "driver", "how the rows are written: driver (read in Go, bound to multi-row INSERTs, as a Go program writes them) or sql (INSERT ... SELECT from the attached source inside SQLite: no Go, no binding, SQLite's work alone)")
 	_ = fs.Parse(args)
 	if *from == "" || *dbPath == "" || *txn < 1 || *cache < 1 {
@@ -56,6 +61,9 @@ func runReplay(args []string) error {
 	}
 	if *via != "driver" && *via != "sql" {
 		return errors.New("-via is driver or sql")
+	}
+	if *checkpoint < 0 {
+		return errors.New("-checkpoint is 0 or more")
 	}
 	ctx := context.Background()
 	src, err := openReader(*from)
@@ -77,6 +85,9 @@ func runReplay(args []string) error {
 		return err
 	}
 	defer db.Close()
+	if _, err := db.ExecContext(ctx, `PRAGMA wal_autocheckpoint = `+strconv.Itoa(*checkpoint)); err != nil {
+		return err
+	}
 	var later []string
 	for _, it := range schema {
 		deferred := it.kind == "index" && *indexes == "after" && !strings.HasPrefix(strings.ToUpper(it.sql), "CREATE UNIQUE")

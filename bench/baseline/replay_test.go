@@ -118,16 +118,22 @@ func TestReplayCopiesEveryRowAndSchemaObject(t *testing.T) {
 
 func TestReplayRefusesWhatItCannotDo(t *testing.T) {
 	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	makeSource(t, src, 3)
+	out := filepath.Join(dir, "out.db")
 	for name, args := range map[string][]string{
-		"no source":      {"-db", filepath.Join(dir, "out.db")},
-		"missing source": {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db")},
-		"bad indexes":    {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-indexes", "never"},
-		"zero txn":       {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-txn", "0"},
-		"bad via":        {"-from", filepath.Join(dir, "nope.db"), "-db", filepath.Join(dir, "out.db"), "-via", "carrier pigeon"},
+		"no source":      {"-db", out},
+		"no output":      {"-from", src},
+		"missing source": {"-from", filepath.Join(dir, "nope.db"), "-db", out},
+		"bad indexes":    {"-from", src, "-db", out, "-indexes", "never"},
+		"zero txn":       {"-from", src, "-db", out, "-txn", "0"},
+		"bad via":        {"-from", src, "-db", out, "-via", "carrier pigeon"},
+		"bad checkpoint": {"-from", src, "-db", out, "-checkpoint", "-1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Error(t, runReplay(args))
-			require.NoFileExists(t, filepath.Join(dir, "out.db"))
+			require.NoFileExists(t, out)
 		})
 	}
+	require.NoError(t, runReplay([]string{"-from", src, "-db", out}), "the same source and output are good")
 }
