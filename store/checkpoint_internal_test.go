@@ -170,20 +170,21 @@ func TestCatchUpBoundsTheWritersShare(t *testing.T) {
 		busy   bool
 		want   int // rounds run
 		tail   bool
+		held   bool // a hold waits for the catch-up
 	}{
-		{"caught up in one round", []frames{{2000, 1950}}, false, 1, true},
-		{"few left after three rounds", []frames{{4000, 3000}, {6000, 5000}, {7000, 6500}}, false, 3, true},
+		{"caught up in one round", []frames{{2000, 1950}}, false, 1, true, false},
+		{"few left after three rounds", []frames{{4000, 3000}, {6000, 5000}, {7000, 6500}}, false, 3, true, false},
 		// Before the bound, the third round handed the writer 2,000 frames here.
-		{"too many left after three rounds", []frames{{4000, 2000}, {6000, 4000}, {8000, 6000}, {8500, 8000}}, false, 4, true},
-		{"the writer outpaces every round", outpaced, false, catchUpMaxRounds, true},
-		{"a reader holds the frames", []frames{{4000, 500}}, false, 1, false},
-		{"another checkpoint is under way", []frames{{4000, 2000}}, true, 1, false},
+		{"too many left after three rounds", []frames{{4000, 2000}, {6000, 4000}, {8000, 6000}, {8500, 8000}}, false, 4, true, false},
+		{"the writer outpaces every round", outpaced, false, catchUpMaxRounds, true, false},
+		{"a reader holds the frames", []frames{{4000, 500}}, false, 1, false, false},
+		{"another checkpoint is under way", []frames{{4000, 2000}}, true, 1, false, false},
 		// Forget's TRUNCATE waits: the catch-up ends after its round.
-		{"a hold waits", []frames{{4000, 2000}, {6000, 4000}}, false, 1, false},
+		{"a hold waits", []frames{{4000, 2000}, {6000, 4000}}, false, 1, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &checkpointer{pages: pages}
-			if tc.name == "a hold waits" {
+			if tc.held {
 				c.holds.Store(1)
 			}
 			i := 0
