@@ -52,6 +52,8 @@ func runReplay(args []string) error {
 	indexes := fs.String("indexes", "during", "when the non-unique indexes are built: during (kept up to date by every INSERT) or after (once the rows are in)")
 	checkpoint := fs.Int("checkpoint", 65536, "SQLite's automatic checkpoint every this many WAL pages, in the commit that passes it (0: none until the close); amtrack checkpoints every 65,536 for ingest, beside its writer")
 	via := fs.String("via", "driver", "how the rows are written: driver (read in Go, bound to multi-row INSERTs, as a Go program writes them) or sql (INSERT ... SELECT from the attached source inside SQLite: no Go, no binding, SQLite's work alone)")
+	events := fs.String("events", "columns", "the events table's row: columns (as amtrack writes it) or packed (the columns no index or fold order needs packed into one blob, fields, by the reader: a leaner row with the same bytes)")
+	payload := fs.String("payload", "raw", "the events' payload: raw (as amtrack stores it) or deflate (compressed by the reader, with a preset dictionary of the source's first payloads)")
 	_ = fs.Parse(args)
 	if *from == "" || *dbPath == "" || *txn < 1 || *cache < 1 {
 		return errors.New("need -from, -db, -txn >= 1 and -cache >= 1")
@@ -65,6 +67,15 @@ func runReplay(args []string) error {
 	if *checkpoint < 0 {
 		return errors.New("-checkpoint is 0 or more")
 	}
+	if *events != "columns" && *events != "packed" {
+		return errors.New("-events is columns or packed")
+	}
+	if *payload != "raw" && *payload != "deflate" {
+		return errors.New("-payload is raw or deflate")
+	}
+	if *via == "sql" && (*events != "columns" || *payload != "raw") {
+		return errors.New("-via sql copies the rows as they are: -events packed and -payload deflate need -via driver")
+	}
 	ctx := context.Background()
 	src, err := openReader(*from)
 	if err != nil {
@@ -74,6 +85,12 @@ func runReplay(args []string) error {
 	schema, tables, err := readSchema(ctx, src)
 	if err != nil {
 		return err
+	}
+	var reshaped *reshape
+	if *events == "packed" || *payload == "deflate" {
+		if reshaped, err = newReshape(ctx, src, schema, tables, *events == "packed", *payload == "deflate"); err != nil {
+			return err
+		}
 	}
 
 	start := time.Now()
@@ -104,7 +121,7 @@ func runReplay(args []string) error {
 	if *via == "sql" {
 		c, err = copyInSQLite(ctx, db, *from, tables, *txn)
 	} else {
-		c, err = copyThroughDriver(ctx, db, src, tables, *txn)
+		c, err = copyThroughDriver(ctx, db, src, tables, reshaped, *txn)
 	}
 	if err != nil {
 		return err
@@ -131,8 +148,11 @@ func runReplay(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "rows: %s; indexes after %.2f s; close %.2f s; waited for the reader %.2f s\n",
 		strings.Join(parts, ", "), built.Seconds(), closed.Seconds(), c.waited.Seconds())
-	fmt.Printf("replayed %d events (%d rows of %d tables, indexes %s, via %s) in %.3f s (%.0f events/s)\n",
-		c.events, c.rows, len(tables), *indexes, *via, d.Seconds(), float64(c.events)/d.Seconds())
+	if reshaped != nil {
+		fmt.Fprintln(os.Stderr, reshaped.summary())
+	}
+	fmt.Printf("replayed %d events (%d rows of %d tables, indexes %s, via %s, events %s, payload %s) in %.3f s (%.0f events/s)\n",
+		c.events, c.rows, len(tables), *indexes, *via, *events, *payload, d.Seconds(), float64(c.events)/d.Seconds())
 	return nil
 }
 
@@ -206,7 +226,8 @@ func readSchema(ctx context.Context, src *sql.DB) ([]schemaItem, []table, error)
 }
 
 // readTables sends every row of every table in chunks.
-func readTables(ctx context.Context, src *sql.DB, tables []table, out chan<- replayRows) error {
+// A reshape, when not nil, rewrites each row of the events table.
+func readTables(ctx context.Context, src *sql.DB, tables []table, re *reshape, out chan<- replayRows) error {
 	for ti, t := range tables {
 		rows, err := src.QueryContext(ctx, "SELECT "+strings.Join(t.quoted(), ", ")+" FROM "+quoteIdent(t.name))
 		if err != nil {
@@ -222,6 +243,12 @@ func readTables(ctx context.Context, src *sql.DB, tables []table, out chan<- rep
 			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return err
+			}
+			if re != nil && t.name == "events" {
+				if vals, err = re.row(vals); err != nil {
+					rows.Close()
+					return err
+				}
 			}
 			chunk.rows = append(chunk.rows, vals)
 			if len(chunk.rows) == replayChunk {
@@ -260,15 +287,16 @@ type copied struct {
 
 // copyThroughDriver reads the source's rows in Go on a goroutine of its
 // own, as amtrack's parser runs beside its writer, and writes them through
-// the driver in multi-row INSERTs, txn rows a transaction.
-func copyThroughDriver(ctx context.Context, db, src *sql.DB, tables []table, txn int) (copied, error) {
+// the driver in multi-row INSERTs, txn rows a transaction. A reshape, when
+// not nil, rewrites the events table's rows on the reader's goroutine.
+func copyThroughDriver(ctx context.Context, db, src *sql.DB, tables []table, re *reshape, txn int) (copied, error) {
 	readCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	chunks := make(chan replayRows, 1)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(chunks)
-		readErr <- readTables(readCtx, src, tables, chunks)
+		readErr <- readTables(readCtx, src, tables, re, chunks)
 	}()
 	var w *inserter
 	defer func() {
@@ -296,7 +324,11 @@ func copyThroughDriver(ctx context.Context, db, src *sql.DB, tables []table, txn
 			}
 			began = time.Now()
 			cur = ch.table
-			w = newInserter(ctx, db, txn, quoteIdent(tables[cur].name), tables[cur].quoted()...)
+			cols := tables[cur].quoted()
+			if re != nil && tables[cur].name == "events" {
+				cols = re.quotedCols()
+			}
+			w = newInserter(ctx, db, txn, quoteIdent(tables[cur].name), cols...)
 		}
 		for _, row := range ch.rows {
 			if err := w.add(row...); err != nil {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/flate"
 	"database/sql"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,17 +24,25 @@ var sourceDDL = []string{
 	`CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'append-only'); END`,
 }
 
-func makeSource(t *testing.T, path string, n int) {
+// create makes the database path with the statements ddl and begins a
+// transaction on it.
+func create(t *testing.T, path string, ddl []string) (*sql.DB, *sql.Tx) {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+path)
 	require.NoError(t, err)
-	defer db.Close()
-	for _, q := range sourceDDL {
+	for _, q := range ddl {
 		_, err := db.Exec(q)
 		require.NoError(t, err, q)
 	}
 	tx, err := db.Begin()
 	require.NoError(t, err)
+	return db, tx
+}
+
+func makeSource(t *testing.T, path string, n int) {
+	t.Helper()
+	db, tx := create(t, path, sourceDDL)
+	defer db.Close()
 	for i := 1; i <= n; i++ {
 		var stream, sealed any // NULL for some rows
 		if i%3 != 0 {
@@ -76,13 +87,7 @@ func dump(t *testing.T, path string) string {
 		cols, err := rows.Columns()
 		require.NoError(t, err)
 		for rows.Next() {
-			vals := make([]any, len(cols))
-			dest := make([]any, len(cols))
-			for i := range vals {
-				dest[i] = &vals[i]
-			}
-			require.NoError(t, rows.Scan(dest...))
-			fmt.Fprintf(&b, "%s %#v\n", name, vals)
+			fmt.Fprintf(&b, "%s %#v\n", name, scanRow(t, rows, len(cols)))
 		}
 		require.NoError(t, rows.Err())
 		rows.Close()
@@ -122,13 +127,19 @@ func TestReplayRefusesWhatItCannotDo(t *testing.T) {
 	makeSource(t, src, 3)
 	out := filepath.Join(dir, "out.db")
 	for name, args := range map[string][]string{
-		"no source":      {"-db", out},
-		"no output":      {"-from", src},
-		"missing source": {"-from", filepath.Join(dir, "nope.db"), "-db", out},
-		"bad indexes":    {"-from", src, "-db", out, "-indexes", "never"},
-		"zero txn":       {"-from", src, "-db", out, "-txn", "0"},
-		"bad via":        {"-from", src, "-db", out, "-via", "carrier pigeon"},
-		"bad checkpoint": {"-from", src, "-db", out, "-checkpoint", "-1"},
+		"no source":       {"-db", out},
+		"no output":       {"-from", src},
+		"missing source":  {"-from", filepath.Join(dir, "nope.db"), "-db", out},
+		"bad indexes":     {"-from", src, "-db", out, "-indexes", "never"},
+		"zero txn":        {"-from", src, "-db", out, "-txn", "0"},
+		"bad via":         {"-from", src, "-db", out, "-via", "carrier pigeon"},
+		"bad checkpoint":  {"-from", src, "-db", out, "-checkpoint", "-1"},
+		"bad events":      {"-from", src, "-db", out, "-events", "rows"},
+		"bad payload":     {"-from", src, "-db", out, "-payload", "zip"},
+		"packed via sql":  {"-from", src, "-db", out, "-events", "packed", "-via", "sql"},
+		"deflate via sql": {"-from", src, "-db", out, "-payload", "deflate", "-via", "sql"},
+		// makeSource's events table has none of the columns a packed row keeps apart.
+		"packed, not amtrack's events": {"-from", src, "-db", out, "-events", "packed"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Error(t, runReplay(args))
@@ -136,4 +147,147 @@ func TestReplayRefusesWhatItCannotDo(t *testing.T) {
 		})
 	}
 	require.NoError(t, runReplay([]string{"-from", src, "-db", out}), "the same source and output are good")
+}
+
+// eventsDDL is an events table with amtrack's columns that a packed row
+// keeps, and some it packs.
+var eventsDDL = []string{
+	`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL, event_type TEXT NOT NULL,
+		occurred_at INTEGER NOT NULL, created_at INTEGER NOT NULL, method_stream INTEGER,
+		access_grant_ids BLOB, is_backup_code INTEGER, received_at INTEGER NOT NULL, payload BLOB NOT NULL, sealed BLOB)`,
+	`CREATE UNIQUE INDEX events_event_id ON events (event_id)`,
+	`CREATE INDEX events_method_stream ON events (method_stream, occurred_at, created_at, event_id) WHERE method_stream IS NOT NULL`,
+	`CREATE TABLE event_chain (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL)`,
+}
+
+func makeEvents(t *testing.T, path string, n int) {
+	t.Helper()
+	db, tx := create(t, path, eventsDDL)
+	defer db.Close()
+	for i := 1; i <= n; i++ {
+		var stream, grants, backup, sealed any // NULL for some rows
+		if i%3 != 0 {
+			stream, grants = i%7, bytes.Repeat([]byte{byte(i)}, 16*(i%3))
+		}
+		if i%4 == 0 {
+			backup, sealed = int64(i%2), []byte{0, byte(i), 0xff}
+		}
+		payload := fmt.Sprintf(`{"event_id":"id-%06d","event_type":"access_method.issued","occurred_at":"2026-12-03T10:%02d:00Z"}`, i, i%60)
+		_, err := tx.Exec(`INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			i, []byte(fmt.Sprintf("id-%06d", i)), "access_method.issued", int64(i)*1000, -int64(i), stream, grants, backup,
+			int64(1)<<40+int64(i), []byte(payload), sealed)
+		require.NoError(t, err)
+		_, err = tx.Exec(`INSERT INTO event_chain VALUES (?, ?)`, i, bytes.Repeat([]byte{byte(i)}, 32))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+}
+
+// scanRow scans the row rows is on, of n columns.
+func scanRow(t *testing.T, rows *sql.Rows, n int) []any {
+	t.Helper()
+	vals := make([]any, n)
+	dest := make([]any, n)
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	require.NoError(t, rows.Scan(dest...))
+	return vals
+}
+
+// rowsOf is every row of table in path, by its first column, each as its
+// columns' values by name.
+func rowsOf(t *testing.T, path, table string) []map[string]any {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var out []map[string]any
+	for rows.Next() {
+		vals := scanRow(t, rows, len(cols))
+		row := map[string]any{}
+		for i, c := range cols {
+			row[c] = vals[i]
+		}
+		out = append(out, row)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestReplayReshapesTheEventsRows(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	makeEvents(t, src, replayChunk+45)
+	want := rowsOf(t, src, "events")
+	packedCols := []string{"event_type", "access_grant_ids", "is_backup_code", "received_at"} // the source's order
+	for _, tc := range []struct{ events, payload string }{
+		{"packed", "raw"}, {"columns", "deflate"}, {"packed", "deflate"},
+	} {
+		t.Run(tc.events+"/"+tc.payload, func(t *testing.T) {
+			out := filepath.Join(dir, tc.events+tc.payload+".db")
+			require.NoError(t, runReplay([]string{"-from", src, "-db", out, "-txn", "300", "-events", tc.events, "-payload", tc.payload}))
+			require.Equal(t, rowsOf(t, src, "event_chain"), rowsOf(t, out, "event_chain"), "the other tables are copied as they are")
+			require.Contains(t, dump(t, out), "integrity ok")
+			var dict []byte
+			if tc.payload == "deflate" {
+				r := &reshape{}
+				s, err := openReader(src)
+				require.NoError(t, err)
+				require.NoError(t, r.readDict(t.Context(), s))
+				require.NoError(t, s.Close())
+				dict = r.dict
+				require.Len(t, dict, dictBytes)
+			}
+			got := rowsOf(t, out, "events")
+			require.Len(t, got, len(want))
+			for i, row := range got {
+				if tc.events == "packed" {
+					require.NotContains(t, row, "event_type")
+					vals, err := unpackFields(row["fields"].([]byte))
+					require.NoError(t, err)
+					require.Len(t, vals, len(packedCols))
+					delete(row, "fields")
+					for j, c := range packedCols {
+						row[c] = vals[j]
+					}
+				}
+				if dict != nil {
+					stored := row["payload"].([]byte)
+					raw, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(stored), dict))
+					require.NoError(t, err)
+					require.Less(t, len(stored), len(raw), "row %d: the payload is smaller deflated", i)
+					row["payload"] = raw
+				}
+				require.Equal(t, want[i], row, "row %d", i)
+			}
+		})
+	}
+}
+
+// BenchmarkDeflatePayload is what -payload deflate costs the reader for one
+// payload shaped like a Seam event (441 bytes, the generated events'
+// mean): go test ./bench/baseline -run XXX -bench DeflatePayload
+func BenchmarkDeflatePayload(b *testing.B) {
+	payload := []byte(`{"access_grant_ids":["c8ee4578-7c19-4478-8b77-835e34067707"],"access_grant_keys":["booking-72910"],` +
+		`"access_method_id":"4984a1ed-afe1-4678-8afb-56acd8245c90","acs_system_id":"b20c96ab-52fc-48ae-8e08-37c3f5f2b026",` +
+		`"code_redacted":true,"connected_account_id":"40f94a52-f653-40e9-b6c6-e370deb0c92a","created_at":"2026-01-05T08:00:07.157Z",` +
+		`"event_id":"1865a010-e155-4c3f-ab89-1c67bbd32aab","event_type":"access_method.issued","occurred_at":"2026-01-05T08:00:07.144Z",` +
+		`"workspace_id":"3f782963-1da0-4787-a4b5-77a4d41bdf07"}`)
+	r := &reshape{cols: []string{"payload"}, from: []int{0}, payloadAt: 0, dict: bytes.Repeat(payload, dictBytes/len(payload)+1)[:dictBytes]}
+	var err error
+	r.deflater, err = flate.NewWriterDict(&r.buf, flate.DefaultCompression, r.dict)
+	require.NoError(b, err)
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		if _, err := r.row([]any{payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(r.rawBytes)/float64(r.storeBytes), "ratio")
 }
