@@ -56,7 +56,8 @@ func Parse(raw []byte, source, messageID string, receivedAt time.Time) (store.Pe
 		e.EventType = ev.Type
 		return store.Pending{}, e
 	}
-	return store.Pending{Event: ev, Source: source, MessageID: messageID, ReceivedAt: receivedAt}, nil
+	// Redacted here, on the caller's goroutine, not on the writer.
+	return store.Prepared(store.Pending{Event: ev, Source: source, MessageID: messageID, ReceivedAt: receivedAt}), nil
 }
 
 // Tally counts what became of events: appended, duplicates (the same

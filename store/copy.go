@@ -427,7 +427,7 @@ func (tx *Tx) rowBytes(ctx context.Context, rec *Record) (payload, sealed []byte
 	if rec.stored != nil {
 		return rec.stored, rec.storedSealed, nil
 	}
-	return tx.seal(ctx, rec.Event)
+	return tx.seal(ctx, rec.Event, rec.redacted)
 }
 
 // SameDatabase reports whether target (a --db value) names db itself: the

@@ -25,6 +25,20 @@ type Pending struct {
 	Source     string
 	MessageID  string    // the webhook message id, if any
 	ReceivedAt time.Time // zero: now
+
+	// redacted is Event.Raw without its codes, when Prepared computed it
+	// (nil: the append computes it, on the writer).
+	redacted []byte
+}
+
+// Prepared returns p with the part of its append that needs no database
+// done already: its payload without codes (domain.RedactPayload). A caller
+// that parses on a goroutine of its own (a webhook's handler, ingest's
+// reader) calls it there, so that the single writer does not. Appending p
+// unprepared stores the same row.
+func Prepared(p Pending) Pending {
+	p.redacted = domain.RedactPayload(p.Event.Raw)
+	return p
 }
 
 // Record is one row of the log.
@@ -48,6 +62,8 @@ type Record struct {
 	// received): what the hash chain covers, so that it verifies without
 	// the key and after a method's key is forgotten.
 	stored, storedSealed []byte
+	// redacted is the Pending's redacted payload (nil: not computed yet).
+	redacted []byte
 }
 
 // CodeForgotten reports whether rec's payload lost its codes because its
@@ -117,7 +133,8 @@ func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record,
 		head++
 		first[p.Event.ID] = len(cands)
 		candOf[i] = len(cands)
-		cands = append(cands, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: p.Event})
+		cands = append(cands, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: p.Event,
+			redacted: p.redacted})
 	}
 	inserted, err := tx.insert(ctx, cands)
 	if err != nil {

@@ -103,9 +103,12 @@ func (db *DB) openKeys(ctx context.Context, q Queryer, opts Options, create bool
 // seal returns what the log stores of e: for a payload that names a code
 // (domain.RedactPayload changes it), the payload without it and the raw
 // bytes sealed under the data key of e's access method, bound to e's id;
-// for any other, the raw bytes and no sealed bytes.
-func (tx *Tx) seal(ctx context.Context, e *domain.Event) (payload, sealed []byte, err error) {
-	redacted := domain.RedactPayload(e.Raw)
+// for any other, the raw bytes and no sealed bytes. redacted is e.Raw
+// redacted already (Prepared), or nil.
+func (tx *Tx) seal(ctx context.Context, e *domain.Event, redacted []byte) (payload, sealed []byte, err error) {
+	if redacted == nil {
+		redacted = domain.RedactPayload(e.Raw)
+	}
 	if bytes.Equal(redacted, e.Raw) {
 		return e.Raw, nil, nil
 	}

@@ -83,14 +83,30 @@ func storedHolds(tb testing.TB, target, s string) bool {
 // close (on SQLite the WAL holds the commits), and reads every payload back
 // as received with the key; without it, payloads come back without codes
 // and revealing a code says the key is needed.
+// TestSealedLog appends events as the parser hands them over (Prepared:
+// redacted already) and as other callers do (redacted by the writer).
 func TestSealedLog(t *testing.T) {
+	for _, prepared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unprepared", true: "prepared"}[prepared], func(t *testing.T) {
+			testSealedLog(t, prepared)
+		})
+	}
+}
+
+func testSealedLog(t *testing.T, prepared bool) {
 	ctx := context.Background()
 	target := dbtest.Target(t)
 	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
 	require.NoError(t, err)
 	defer db.Close()
 	events, codes := sealEvents(t)
-	out, err := db.Append(ctx, pending(events...), nil)
+	batch := pending(events...)
+	if prepared {
+		for i := range batch {
+			batch[i] = store.Prepared(batch[i])
+		}
+	}
+	out, err := db.Append(ctx, batch, nil)
 	require.NoError(t, err)
 	for _, o := range out {
 		require.NoError(t, o.Err)
