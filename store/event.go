@@ -26,19 +26,31 @@ type Pending struct {
 	MessageID  string    // the webhook message id, if any
 	ReceivedAt time.Time // zero: now
 
-	// redacted is Event.Raw without its codes, when Prepared computed it
-	// (nil: the append computes it, on the writer).
-	redacted []byte
+	// redacted is the Raw of preparedEvent without its codes, when Prepared
+	// computed it (nil: the append computes it, on the writer).
+	redacted      []byte
+	preparedEvent *domain.Event
 }
 
 // Prepared returns p with the part of its append that needs no database
 // done already: its payload without codes (domain.RedactPayload). A caller
 // that parses on a goroutine of its own (a webhook's handler, ingest's
 // reader) calls it there, so that the single writer does not. Appending p
-// unprepared stores the same row.
+// unprepared stores the same row. The event and its bytes must not change
+// after Prepared; a Pending given another Event after it is redacted again
+// by the append.
 func Prepared(p Pending) Pending {
-	p.redacted = domain.RedactPayload(p.Event.Raw)
+	p.redacted, p.preparedEvent = domain.RedactPayload(p.Event.Raw), p.Event
 	return p
+}
+
+// redactedRaw is Prepared's redaction of p.Event.Raw, or nil when p was not
+// prepared, or was prepared with another Event.
+func (p Pending) redactedRaw() []byte {
+	if p.preparedEvent != p.Event {
+		return nil
+	}
+	return p.redacted
 }
 
 // Record is one row of the log.
@@ -134,7 +146,7 @@ func (tx *Tx) Append(ctx context.Context, batch []Pending) ([]Outcome, []Record,
 		first[p.Event.ID] = len(cands)
 		candOf[i] = len(cands)
 		cands = append(cands, Record{Seq: head, ReceivedAt: received, Source: p.Source, MessageID: p.MessageID, Event: p.Event,
-			redacted: p.redacted})
+			redacted: p.redactedRaw()})
 	}
 	inserted, err := tx.insert(ctx, cands)
 	if err != nil {

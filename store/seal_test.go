@@ -82,8 +82,7 @@ func storedHolds(tb testing.TB, target, s string) bool {
 // TestSealedLog: the log stores no code in clear, even before a clean
 // close (on SQLite the WAL holds the commits), and reads every payload back
 // as received with the key; without it, payloads come back without codes
-// and revealing a code says the key is needed.
-// TestSealedLog appends events as the parser hands them over (Prepared:
+// and revealing a code says the key is needed. It appends events as the parser hands them over (Prepared:
 // redacted already) and as other callers do (redacted by the writer).
 func TestSealedLog(t *testing.T) {
 	for _, prepared := range []bool{false, true} {
@@ -96,9 +95,7 @@ func TestSealedLog(t *testing.T) {
 func testSealedLog(t *testing.T, prepared bool) {
 	ctx := context.Background()
 	target := dbtest.Target(t)
-	db, err := store.Open(ctx, target, store.Options{Keyring: dbtest.Keyring(t, target)})
-	require.NoError(t, err)
-	defer db.Close()
+	db := openWithKey(t, target, dbtest.Keyring(t, target))
 	events, codes := sealEvents(t)
 	batch := pending(events...)
 	if prepared {
@@ -144,16 +141,8 @@ func testSealedLog(t *testing.T, prepared bool) {
 	assert.Equal(t, domain.EConflict, domain.ErrorCode(out[0].Err))
 	require.NoError(t, db.Close())
 
-	// Without the key (on SQLite, its file beside the database moved away):
-	// everything reads, but no code.
-	if !dbtest.IsPostgres(target) {
-		require.NoError(t, os.Rename(store.KeyPath(target), target+".moved"))
-	}
-	ro, err := store.OpenReadOnly(ctx, target)
-	require.NoError(t, err)
-	defer ro.Close()
-	page, err = ro.Log().Events(ctx, store.EventFilter{})
-	require.NoError(t, err)
+	// Without the key: everything reads, but no code.
+	ro, page := withoutKey(t, target)
 	for i, rec := range page.Records {
 		assert.Equal(t, string(domain.RedactPayload(events[i].Raw)), string(rec.Event.Raw), "the payload without its codes")
 	}
@@ -232,4 +221,41 @@ func TestEventsByteBudgetSealed(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Records, 2, "the budget counts the payloads as read back")
 	assert.Zero(t, page.ScannedTo)
+}
+
+// withoutKey opens the closed database at target read only without its key
+// (on SQLite, its key file beside it moved away), closed when t ends, and
+// reads its first page of events.
+func withoutKey(t *testing.T, target string) (*store.DB, store.EventPage) {
+	t.Helper()
+	if !dbtest.IsPostgres(target) {
+		require.NoError(t, os.Rename(store.KeyPath(target), target+".moved"))
+	}
+	ro, err := store.OpenReadOnly(context.Background(), target)
+	require.NoError(t, err)
+	t.Cleanup(func() { ro.Close() })
+	page, err := ro.Log().Events(context.Background(), store.EventFilter{})
+	require.NoError(t, err)
+	return ro, page
+}
+
+// TestPreparedThenAnotherEvent: a Pending given another event after
+// Prepared stores that event's payload without its codes, not the
+// redaction of the first.
+func TestPreparedThenAnotherEvent(t *testing.T) {
+	ctx := context.Background()
+	target := dbtest.Target(t)
+	db := openWithKey(t, target, dbtest.Keyring(t, target))
+	events, codes := sealEvents(t)
+	p := store.Prepared(pending(events[4])[0]) // no code
+	p.Event = events[0]                        // a code
+	out, err := db.Append(ctx, []store.Pending{p}, nil)
+	require.NoError(t, err)
+	require.NoError(t, out[0].Err)
+	assert.False(t, storedHolds(t, target, codes[0]), "the code in clear")
+	require.NoError(t, db.Close())
+
+	_, page := withoutKey(t, target)
+	require.Len(t, page.Records, 1)
+	assert.Equal(t, string(domain.RedactPayload(events[0].Raw)), string(page.Records[0].Event.Raw))
 }
