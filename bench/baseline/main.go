@@ -5,6 +5,7 @@
 //
 //	baseline insert -db PATH -in EVENTS.jsonl [-txn 10000]
 //	baseline replay -from AMTRACK.db -db PATH [-txn 10000] [-indexes during|after]
+//	                [-via driver|raw|sql] [-events columns|packed] [-payload raw|deflate]
 //	baseline scan -db PATH
 //	baseline serve -addr 127.0.0.1:PORT
 //
@@ -146,7 +147,7 @@ func runInsert(args []string) error {
 	if withMethod {
 		cols = append(cols, "method_id")
 	}
-	w := newInserter(ctx, db, *txn, "events", cols...)
+	w := newInserter(ctx, &sqlWriter{db: db}, *txn, "events", cols...)
 	defer w.close()
 	line := 0
 	for sc.Scan() {
@@ -197,24 +198,24 @@ func runInsert(args []string) error {
 // not be a multiple of 32.
 type inserter struct {
 	ctx     context.Context
-	db      *sql.DB
+	db      writer
 	txnRows int
 	table   string   // quoted as it is
 	cols    []string // the columns each row gives, in order
 	// stmts are the open transaction's INSERT statements by their row
 	// count, prepared on it: with one connection, which the transaction
 	// holds, a statement prepared on db would wait for it forever.
-	stmts map[int]*sql.Stmt
+	stmts map[int]stmt
 
-	tx    *sql.Tx
+	open  bool  // a transaction is open
 	inTx  int   // rows in the open transaction, flushed or not
 	args  []any // the batch's parameters, len(cols) a row
 	arena []byte
 	total int
 }
 
-func newInserter(ctx context.Context, db *sql.DB, txnRows int, table string, cols ...string) *inserter {
-	return &inserter{ctx: ctx, db: db, txnRows: txnRows, table: table, cols: cols, stmts: map[int]*sql.Stmt{}}
+func newInserter(ctx context.Context, db writer, txnRows int, table string, cols ...string) *inserter {
+	return &inserter{ctx: ctx, db: db, txnRows: txnRows, table: table, cols: cols, stmts: map[int]stmt{}}
 }
 
 // keep copies b into the batch's arena and returns the copy: the scanner
@@ -234,12 +235,11 @@ func (w *inserter) add(vals ...any) error {
 	if len(vals) != len(w.cols) {
 		return fmt.Errorf("%s: a row of %d values for %d columns", w.table, len(vals), len(w.cols))
 	}
-	if w.tx == nil {
-		tx, err := w.db.BeginTx(w.ctx, nil)
-		if err != nil {
+	if !w.open {
+		if err := w.db.begin(w.ctx); err != nil {
 			return err
 		}
-		w.tx = tx
+		w.open = true
 	}
 	w.args = append(w.args, vals...)
 	w.inTx++
@@ -265,12 +265,12 @@ func (w *inserter) flush() error {
 		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(w.cols)), ", ") + "), "
 		q := "INSERT INTO " + w.table + " (" + strings.Join(w.cols, ", ") + ") VALUES " +
 			strings.TrimSuffix(strings.Repeat(row, n), ", ")
-		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
+		if st, err = w.db.prepare(w.ctx, q); err != nil {
 			return err
 		}
 		w.stmts[n] = st
 	}
-	if _, err := st.ExecContext(w.ctx, w.args...); err != nil {
+	if err := st.exec(w.ctx, w.args); err != nil {
 		return err
 	}
 	w.total += n
@@ -283,14 +283,21 @@ func (w *inserter) flush() error {
 // commit ends the transaction, and with it its statements (a commit
 // every -txn rows: preparing two statements again is nothing beside it).
 func (w *inserter) commit() error {
-	err := w.tx.Commit()
-	w.tx, w.inTx = nil, 0
-	clear(w.stmts)
+	w.closeStmts()
+	err := w.db.commit()
+	w.open, w.inTx = false, 0
 	return err
 }
 
+func (w *inserter) closeStmts() {
+	for _, st := range w.stmts {
+		st.close()
+	}
+	clear(w.stmts)
+}
+
 func (w *inserter) finish() error {
-	if w.tx == nil {
+	if !w.open {
 		return nil
 	}
 	if err := w.flush(); err != nil {
@@ -300,8 +307,10 @@ func (w *inserter) finish() error {
 }
 
 func (w *inserter) close() {
-	if w.tx != nil {
-		_ = w.tx.Rollback()
+	if w.open {
+		w.closeStmts()
+		w.db.rollback()
+		w.open = false
 	}
 }
 

@@ -32,17 +32,20 @@ type replayRows struct {
 // insert, -txn rows a transaction, one table after the other (each in its
 // stored order, which is the kindest to SQLite's page cache). It is the
 // floor of amtrack's file format: what SQLite alone pays to write the rows
-// amtrack writes (the log's 22 columns under its indexes, the grant links,
+// amtrack writes (the log's 21 columns under its indexes, the grant links,
 // the hash chain, the stream numbers, the data keys and the read model),
 // with every value already computed. -indexes after builds the non-unique
 // indexes once the rows are in, as a bulk load could; unique indexes are
-// always kept up to date (a log dedupes each event on append). -via sql
+// always kept up to date (a log dedupes each event on append). -via raw
+// binds the same values below database/sql, on the driver's connection. -via sql
 // copies inside SQLite (INSERT ... SELECT from the attached source), which
 // no Go program writing its own values can match: the floor under the
 // floor, without the driver's binding of every value. The floor is kind
 // to itself where amtrack may not be: synchronous=NORMAL (amtrack's
 // default is FULL), foreign keys not checked (amtrack checks the log's),
 // each table written whole before the next (amtrack interleaves them).
+// -events packed and -payload deflate write the events table as two other
+// designs of its row would (see reshape).
 func runReplay(args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	from := fs.String("from", "", "a database amtrack made (read only)")
@@ -51,7 +54,7 @@ func runReplay(args []string) error {
 	cache := fs.Int("cache", 32, "the page cache in MiB (amtrack ingest's is 32)")
 	indexes := fs.String("indexes", "during", "when the non-unique indexes are built: during (kept up to date by every INSERT) or after (once the rows are in)")
 	checkpoint := fs.Int("checkpoint", 65536, "SQLite's automatic checkpoint every this many WAL pages, in the commit that passes it (0: none until the close); amtrack checkpoints every 65,536 for ingest, beside its writer")
-	via := fs.String("via", "driver", "how the rows are written: driver (read in Go, bound to multi-row INSERTs, as a Go program writes them) or sql (INSERT ... SELECT from the attached source inside SQLite: no Go, no binding, SQLite's work alone)")
+	via := fs.String("via", "driver", "how the rows are written: driver (read in Go, bound to multi-row INSERTs through database/sql, as a Go program writes them), raw (the same below database/sql, on the driver's own connection) or sql (INSERT ... SELECT from the attached source inside SQLite: no Go, no binding, SQLite's work alone)")
 	events := fs.String("events", "columns", "the events table's row: columns (as amtrack writes it) or packed (the columns no index or fold order needs packed into one blob, fields, by the reader: a leaner row with the same bytes)")
 	payload := fs.String("payload", "raw", "the events' payload: raw (as amtrack stores it) or deflate (compressed by the reader, with a preset dictionary of the source's first payloads)")
 	_ = fs.Parse(args)
@@ -61,8 +64,8 @@ func runReplay(args []string) error {
 	if *indexes != "during" && *indexes != "after" {
 		return errors.New("-indexes is during or after")
 	}
-	if *via != "driver" && *via != "sql" {
-		return errors.New("-via is driver or sql")
+	if *via != "driver" && *via != "raw" && *via != "sql" {
+		return errors.New("-via is driver, raw or sql")
 	}
 	if *checkpoint < 0 {
 		return errors.New("-checkpoint is 0 or more")
@@ -118,10 +121,16 @@ func runReplay(args []string) error {
 	}
 
 	var c copied
-	if *via == "sql" {
+	switch *via {
+	case "sql":
 		c, err = copyInSQLite(ctx, db, *from, tables, *txn)
-	} else {
-		c, err = copyThroughDriver(ctx, db, src, tables, reshaped, *txn)
+	case "raw":
+		err = withRawWriter(ctx, db, func(w *rawWriter) (err error) {
+			c, err = copyThroughDriver(ctx, w, src, tables, reshaped, *txn)
+			return err
+		})
+	default:
+		c, err = copyThroughDriver(ctx, &sqlWriter{db: db}, src, tables, reshaped, *txn)
 	}
 	if err != nil {
 		return err
@@ -289,7 +298,7 @@ type copied struct {
 // own, as amtrack's parser runs beside its writer, and writes them through
 // the driver in multi-row INSERTs, txn rows a transaction. A reshape, when
 // not nil, rewrites the events table's rows on the reader's goroutine.
-func copyThroughDriver(ctx context.Context, db, src *sql.DB, tables []table, re *reshape, txn int) (copied, error) {
+func copyThroughDriver(ctx context.Context, db writer, src *sql.DB, tables []table, re *reshape, txn int) (copied, error) {
 	readCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	chunks := make(chan replayRows, 1)

@@ -106,7 +106,7 @@ func TestReplayCopiesEveryRowAndSchemaObject(t *testing.T) {
 	makeSource(t, src, 2*replayChunk+37)
 	want := dump(t, src)
 	require.Contains(t, want, "integrity ok")
-	for _, via := range []string{"driver", "sql"} {
+	for _, via := range []string{"driver", "raw", "sql"} {
 		for _, indexes := range []string{"during", "after"} {
 			t.Run(via+"/"+indexes, func(t *testing.T) {
 				out := filepath.Join(dir, via+indexes+".db")
@@ -261,6 +261,9 @@ func TestReplayReshapesTheEventsRows(t *testing.T) {
 					stored := row["payload"].([]byte)
 					raw, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(stored), dict))
 					require.NoError(t, err)
+					// Deflated with the dictionary: without it the bytes do not inflate to the payload.
+					other, err := io.ReadAll(flate.NewReader(bytes.NewReader(stored)))
+					require.False(t, err == nil && bytes.Equal(other, raw), "row %d: deflated without the dictionary", i)
 					require.Less(t, len(stored), len(raw), "row %d: the payload is smaller deflated", i)
 					row["payload"] = raw
 				}
@@ -271,15 +274,28 @@ func TestReplayReshapesTheEventsRows(t *testing.T) {
 }
 
 // BenchmarkDeflatePayload is what -payload deflate costs the reader for one
-// payload shaped like a Seam event (441 bytes, the generated events'
+// payload shaped like a Seam event (about 440 bytes, the generated events'
 // mean): go test ./bench/baseline -run XXX -bench DeflatePayload
 func BenchmarkDeflatePayload(b *testing.B) {
-	payload := []byte(`{"access_grant_ids":["c8ee4578-7c19-4478-8b77-835e34067707"],"access_grant_keys":["booking-72910"],` +
-		`"access_method_id":"4984a1ed-afe1-4678-8afb-56acd8245c90","acs_system_id":"b20c96ab-52fc-48ae-8e08-37c3f5f2b026",` +
-		`"code_redacted":true,"connected_account_id":"40f94a52-f653-40e9-b6c6-e370deb0c92a","created_at":"2026-01-05T08:00:07.157Z",` +
-		`"event_id":"1865a010-e155-4c3f-ab89-1c67bbd32aab","event_type":"access_method.issued","occurred_at":"2026-01-05T08:00:07.144Z",` +
-		`"workspace_id":"3f782963-1da0-4787-a4b5-77a4d41bdf07"}`)
-	r := &reshape{cols: []string{"payload"}, from: []int{0}, payloadAt: 0, dict: bytes.Repeat(payload, dictBytes/len(payload)+1)[:dictBytes]}
+	// Payloads of the same shape, each with its own ids and times: the
+	// dictionary is made of others than the one deflated, as a source's
+	// first payloads are.
+	shaped := func(n int) []byte {
+		id := func(k int) string {
+			return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", n*7+k, n%65536, k, n%4096, n*31+k)
+		}
+		return []byte(`{"access_grant_ids":["` + id(1) + `"],"access_grant_keys":["booking-` + fmt.Sprint(70000+n) + `"],` +
+			`"access_method_id":"` + id(2) + `","acs_system_id":"` + id(3) + `",` +
+			`"code_redacted":true,"connected_account_id":"` + id(4) + `","created_at":"2026-01-05T08:` + fmt.Sprintf("%02d:%02d", n%60, n%59) + `.157Z",` +
+			`"event_id":"` + id(5) + `","event_type":"access_method.issued","occurred_at":"2026-01-05T08:` + fmt.Sprintf("%02d:%02d", n%60, n%59) + `.144Z",` +
+			`"workspace_id":"3f782963-1da0-4787-a4b5-77a4d41bdf07"}`)
+	}
+	var dict []byte
+	for n := 1; len(dict) < dictBytes; n++ {
+		dict = append(dict, shaped(n)...)
+	}
+	payload := shaped(100000)
+	r := &reshape{cols: []string{"payload"}, from: []int{0}, payloadAt: 0, dict: dict[:dictBytes]}
 	var err error
 	r.deflater, err = flate.NewWriterDict(&r.buf, flate.DefaultCompression, r.dict)
 	require.NoError(b, err)

@@ -119,8 +119,8 @@ func newReshape(ctx context.Context, src *sql.DB, schema []schemaItem, tables []
 	return r, nil
 }
 
-// readDict takes the dictionary from the source's first payloads, the
-// latest last (deflate finds the dictionary's end soonest).
+// readDict takes the dictionary from the source's first payloads, in seq
+// order, cut at dictBytes.
 func (r *reshape) readDict(ctx context.Context, src *sql.DB) error {
 	rows, err := src.QueryContext(ctx, `SELECT payload FROM events ORDER BY seq LIMIT 64`)
 	if err != nil {
