@@ -82,8 +82,9 @@ func storedHolds(tb testing.TB, target, s string) bool {
 // TestSealedLog: the log stores no code in clear, even before a clean
 // close (on SQLite the WAL holds the commits), and reads every payload back
 // as received with the key; without it, payloads come back without codes
-// and revealing a code says the key is needed. It appends events as the parser hands them over (Prepared:
-// redacted already) and as other callers do (redacted by the writer).
+// and revealing a code says the key is needed. It appends events as the
+// parser hands them over (Prepared: redacted already) and as other callers
+// do (redacted by the writer).
 func TestSealedLog(t *testing.T) {
 	for _, prepared := range []bool{false, true} {
 		t.Run(map[bool]string{false: "unprepared", true: "prepared"}[prepared], func(t *testing.T) {

@@ -77,7 +77,7 @@ func runReplay(args []string) error {
 		return errors.New("-payload is raw or deflate")
 	}
 	if *via == "sql" && (*events != "columns" || *payload != "raw") {
-		return errors.New("-via sql copies the rows as they are: -events packed and -payload deflate need -via driver")
+		return errors.New("-via sql copies the rows as they are: -events packed and -payload deflate need -via driver or raw")
 	}
 	ctx := context.Background()
 	src, err := openReader(*from)
