@@ -312,7 +312,7 @@ func (tx *Tx) CutCache(ctx context.Context) error {
 	if tx.db.engine == Postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(min(spillCacheKiB, tx.db.cacheKiB))); err != nil {
+	if _, err := tx.ExecContext(ctx, `PRAGMA `+tx.db.cacheSize(true)); err != nil {
 		return fmt.Errorf("cut the page cache: %w", err)
 	}
 	tx.cacheCut = true
@@ -323,7 +323,7 @@ func (tx *Tx) CutCache(ctx context.Context) error {
 // reset that fails is not reported: it only costs speed.
 func (tx *Tx) restoreCache(ctx context.Context) {
 	if tx.cacheCut {
-		tx.db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -`+strconv.Itoa(tx.db.cacheKiB)) //nolint:errcheck // see above
+		tx.db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA `+tx.db.cacheSize(false)) //nolint:errcheck // see above
 	}
 }
 
@@ -383,14 +383,24 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // Should the reset fail, the writer goes on with FILE and the smaller
 // cache: slower, nothing lost.
 func (db *DB) UpdateSpilling(ctx context.Context, fn func(tx *Tx) error) error {
-	cache := min(spillCacheKiB, db.cacheKiB)
 	return db.updateWithPragma(ctx,
-		[]string{"temp_store = FILE", "cache_size = -" + strconv.Itoa(cache)},
-		[]string{"temp_store = MEMORY", "cache_size = -" + strconv.Itoa(db.cacheKiB)}, fn)
+		[]string{"temp_store = FILE", db.cacheSize(true)},
+		[]string{"temp_store = MEMORY", db.cacheSize(false)}, fn)
 }
 
-// spillCacheKiB is the writer's page cache during an UpdateSpilling.
+// spillCacheKiB is the writer's page cache during an UpdateSpilling or
+// after a CutCache.
 const spillCacheKiB = 8 * 1024
+
+// cacheSize is the PRAGMA setting of the writer's page cache: its own size,
+// or, cut, spillCacheKiB (its own size if smaller).
+func (db *DB) cacheSize(cut bool) string {
+	kib := db.cacheKiB
+	if cut {
+		kib = min(spillCacheKiB, kib)
+	}
+	return "cache_size = -" + strconv.Itoa(kib)
+}
 
 // updateWithPragma is Update with the PRAGMAs set run on the writer before
 // the transaction and the PRAGMAs reset after it, holding db.mu throughout
