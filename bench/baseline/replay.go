@@ -171,9 +171,11 @@ type table struct {
 	cols []string
 }
 
-func (t table) quoted() []string {
-	q := make([]string, len(t.cols))
-	for i, c := range t.cols {
+func (t table) quoted() []string { return quoteAll(t.cols) }
+
+func quoteAll(names []string) []string {
+	q := make([]string, len(names))
+	for i, c := range names {
 		q[i] = quoteIdent(c)
 	}
 	return q
@@ -253,7 +255,7 @@ func readTables(ctx context.Context, src *sql.DB, tables []table, re *reshape, o
 				rows.Close()
 				return err
 			}
-			if re != nil && t.name == "events" {
+			if re.rewrites(t.name) {
 				if vals, err = re.row(vals); err != nil {
 					rows.Close()
 					return err
@@ -334,8 +336,8 @@ func copyThroughDriver(ctx context.Context, db writer, src *sql.DB, tables []tab
 			began = time.Now()
 			cur = ch.table
 			cols := tables[cur].quoted()
-			if re != nil && tables[cur].name == "events" {
-				cols = re.quotedCols()
+			if re.rewrites(tables[cur].name) {
+				cols = quoteAll(re.cols)
 			}
 			w = newInserter(ctx, db, txn, quoteIdent(tables[cur].name), cols...)
 		}

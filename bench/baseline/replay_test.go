@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -271,6 +272,40 @@ func TestReplayReshapesTheEventsRows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unpackFields reads back what appendField wrote.
+func unpackFields(b []byte) ([]any, error) {
+	var vals []any
+	for len(b) > 0 {
+		tag := b[0]
+		b = b[1:]
+		switch tag {
+		case fieldNull:
+			vals = append(vals, nil)
+		case fieldInt:
+			v, n := binary.Varint(b)
+			if n <= 0 {
+				return nil, fmt.Errorf("a damaged integer")
+			}
+			vals, b = append(vals, v), b[n:]
+		case fieldBlob, fieldText:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				return nil, fmt.Errorf("a damaged length")
+			}
+			v := b[n : n+int(l)]
+			if tag == fieldText {
+				vals = append(vals, string(v))
+			} else {
+				vals = append(vals, bytes.Clone(v))
+			}
+			b = b[n+int(l):]
+		default:
+			return nil, fmt.Errorf("an unknown tag %d", tag)
+		}
+	}
+	return vals, nil
 }
 
 // BenchmarkDeflatePayload is what -payload deflate costs the reader for one

@@ -141,13 +141,8 @@ func (r *reshape) readDict(ctx context.Context, src *sql.DB) error {
 	return nil
 }
 
-func (r *reshape) quotedCols() []string {
-	q := make([]string, len(r.cols))
-	for i, c := range r.cols {
-		q[i] = quoteIdent(c)
-	}
-	return q
-}
+// rewrites reports whether r (nil: none) rewrites the rows of table.
+func (r *reshape) rewrites(table string) bool { return r != nil && table == "events" }
 
 // row rewrites one source row of the events table.
 func (r *reshape) row(src []any) ([]any, error) {
@@ -209,40 +204,6 @@ func appendField(b []byte, v any) ([]byte, error) {
 		return append(binary.AppendUvarint(append(b, fieldText), uint64(len(v))), v...), nil
 	}
 	return nil, fmt.Errorf("a value of type %T cannot be packed", v)
-}
-
-// unpackFields reads back what appendField wrote (for the test).
-func unpackFields(b []byte) ([]any, error) {
-	var vals []any
-	for len(b) > 0 {
-		tag := b[0]
-		b = b[1:]
-		switch tag {
-		case fieldNull:
-			vals = append(vals, nil)
-		case fieldInt:
-			v, n := binary.Varint(b)
-			if n <= 0 {
-				return nil, fmt.Errorf("a damaged integer")
-			}
-			vals, b = append(vals, v), b[n:]
-		case fieldBlob, fieldText:
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return nil, fmt.Errorf("a damaged length")
-			}
-			v := b[n : n+int(l)]
-			if tag == fieldText {
-				vals = append(vals, string(v))
-			} else {
-				vals = append(vals, bytes.Clone(v))
-			}
-			b = b[n+int(l):]
-		default:
-			return nil, fmt.Errorf("an unknown tag %d", tag)
-		}
-	}
-	return vals, nil
 }
 
 // summary says what the reshape wrote, for stderr.
